@@ -1,0 +1,7 @@
+//! haproxy.cfg: the typed model and its parser.
+
+pub mod model;
+mod parse;
+
+pub use model::*;
+pub use parse::parse;

@@ -1,0 +1,6 @@
+//! Lanai: a load-balancer appliance. One binary with several roles (see
+//! ARCHITECTURE.md): the data plane (`proxy`), VRRP (`vrrp`), and the appliance
+//! that supervises them (`appliance`, `web`, `store`).
+
+pub mod conf;
+pub mod proxy;

@@ -1,0 +1,3 @@
+//! The data plane: `lanai proxy -f haproxy.cfg`.
+
+pub mod state;
