@@ -19,12 +19,21 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// Run the data plane in the foreground (SIGHUP reloads, SIGTERM stops gracefully).
+    Proxy {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { file } => check(&file),
+        Command::Proxy { file } => {
+            init_tracing();
+            lanai::proxy::engine::run(&file)
+        }
     }
 }
 
@@ -46,4 +55,10 @@ fn check(path: &std::path::Path) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LANAI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

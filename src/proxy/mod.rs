@@ -1,3 +1,10 @@
 //! The data plane: `lanai proxy -f haproxy.cfg`.
 
+pub mod acl;
+pub mod balance;
+pub mod clienthello;
+pub mod engine;
+pub mod http;
 pub mod state;
+pub mod tables;
+pub mod tcp;

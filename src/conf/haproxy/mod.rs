@@ -4,4 +4,4 @@ pub mod model;
 mod parse;
 
 pub use model::*;
-pub use parse::parse;
+pub use parse::{check_files, parse};

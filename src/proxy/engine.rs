@@ -1,0 +1,472 @@
+//! The running data plane: listening sockets kept across reloads, the compiled
+//! tables swapped atomically, signals, graceful stop.
+//!
+//! Reload: parse and check the file, compile new tables (errorfiles, certs,
+//! resolution), bind only the addresses that are new — if anything fails the
+//! old configuration keeps running untouched. Then swap the tables, start
+//! accepting on new sockets and close the ones no longer configured. Sockets
+//! whose `bind` did not change are never closed, so no connection is refused;
+//! requests in flight finish on the tables they started with.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use super::http::body::ProxyBody;
+use super::http::samples::ConnInfo;
+use super::http::{serve as http_serve, RequestEnv, RequestLog};
+use super::state::StateRegistry;
+use super::tables::{self, Backend, BackendServer, Frontend, Tables, TlsBuilder};
+use crate::conf::haproxy::{self, Config, Mode};
+use crate::conf::{has_errors, Diagnostic};
+
+/// What every connection task shares.
+pub struct Shared {
+    pub tables: ArcSwap<Tables>,
+    pub registry: Arc<StateRegistry>,
+    pub stopping: watch::Receiver<bool>,
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts a live client connection; wakes the stopper when the last one ends.
+pub struct ActiveGuard(Arc<Shared>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Shared {
+    fn enter(self: &Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        ActiveGuard(Arc::clone(self))
+    }
+
+    pub fn active_connections(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Writes the log line of an HTTP request (HAProxy's httplog format).
+    pub fn log_http(&self, log: &RequestLog, bytes: u64) {
+        tracing::info!(
+            target: "lanai::traffic",
+            "{} {}/{} {} {} {} {} \"{}\"",
+            log.frontend,
+            log.backend,
+            log.server,
+            log.started.elapsed().as_millis(),
+            log.status,
+            bytes,
+            String::from_utf8_lossy(&log.report.termination),
+            log.request_line
+        );
+    }
+
+    /// Writes the log line of a tcp-mode session.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log_tcp(
+        &self,
+        frontend: &str,
+        backend: &str,
+        server: &str,
+        conn: &ConnInfo,
+        accepted: Instant,
+        bytes: u64,
+        termination: [u8; 2],
+    ) {
+        tracing::info!(
+            target: "lanai::traffic",
+            "{}:{} {} {}/{} {} {} {}",
+            conn.client.ip(),
+            conn.client.port(),
+            frontend,
+            backend,
+            server,
+            accepted.elapsed().as_millis(),
+            bytes,
+            String::from_utf8_lossy(&termination)
+        );
+    }
+
+    /// Relays a tcp-mode session; returns the bytes sent to the client.
+    pub async fn relay(
+        &self,
+        mut client: TcpStream,
+        mut server: TcpStream,
+        fe: &Frontend,
+        be: &Backend,
+        srv: &BackendServer,
+    ) -> u64 {
+        let idle = be.cfg.timeouts.tunnel.or(be.cfg.timeouts.server).or(fe.cfg.timeouts.client);
+        let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
+        let (up, down) = match idle {
+            Some(t) => match tokio::time::timeout(t, copy).await {
+                Ok(Ok(v)) => v,
+                _ => (0, 0),
+            },
+            None => copy.await.unwrap_or((0, 0)),
+        };
+        for c in [&fe.counters, &be.counters, &srv.state.counters] {
+            c.bytes_in.fetch_add(up, Ordering::Relaxed);
+            c.bytes_out.fetch_add(down, Ordering::Relaxed);
+        }
+        down
+    }
+
+    /// Serves the stats page when the request is for a backend's `stats uri`.
+    pub async fn serve_stats(
+        &self,
+        _be: &Arc<Backend>,
+        _req: &mut http::Request<ProxyBody>,
+        _conn: &ConnInfo,
+        _nbsrv: &(dyn Fn(&str) -> usize + Sync),
+    ) -> Option<http::Response<ProxyBody>> {
+        None
+    }
+
+    /// The Prometheus exporter's answer.
+    pub fn prometheus(&self) -> http::Response<ProxyBody> {
+        super::http::errors::default_page(503).to_response()
+    }
+}
+
+/// Builds TLS contexts from the configuration.
+struct ConfigTls;
+
+impl TlsBuilder for ConfigTls {
+    fn server(
+        &self,
+        _cfg: &Config,
+        bind: &haproxy::Bind,
+    ) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+        match &bind.tls {
+            None => Ok(None),
+            Some(_) => Err("TLS termination is not available in this build".into()),
+        }
+    }
+
+    fn client(
+        &self,
+        _cfg: &Config,
+        server: &haproxy::Server,
+    ) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+        match &server.tls {
+            None => Ok(None),
+            Some(_) => Err("TLS to servers is not available in this build".into()),
+        }
+    }
+}
+
+/// The data plane of one configuration file.
+pub struct Engine {
+    pub shared: Arc<Shared>,
+    path: PathBuf,
+    listeners: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+    stop_tx: watch::Sender<bool>,
+    /// Serialises reloads (SIGHUP and the control socket may race).
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// Reads, parses and checks a configuration file.
+pub fn load(path: &Path) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![Diagnostic::error(&name, 0, format!("cannot read file: {e}"))])?;
+    let (config, mut diags) = haproxy::parse(&name, &text);
+    match config {
+        Some(cfg) if !has_errors(&diags) => {
+            diags.extend(haproxy::check_files(&cfg, &name));
+            if has_errors(&diags) {
+                Err(diags)
+            } else {
+                Ok((cfg, diags))
+            }
+        }
+        _ => Err(diags),
+    }
+}
+
+impl Engine {
+    /// Loads the file and starts serving it.
+    pub async fn start(path: &Path) -> Result<Arc<Engine>, Vec<String>> {
+        let (config, warnings) =
+            load(path).map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let registry = Arc::new(StateRegistry::new());
+        let tables = tables::build(Arc::new(config), &registry, &ConfigTls)?;
+        let (stop_tx, stopping) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            tables: ArcSwap::from_pointee(tables),
+            registry,
+            stopping,
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+        });
+        let engine = Arc::new(Engine {
+            shared,
+            path: path.to_path_buf(),
+            listeners: Mutex::new(HashMap::new()),
+            stop_tx,
+            reload_lock: tokio::sync::Mutex::new(()),
+        });
+        let current = engine.shared.tables.load_full();
+        engine.open_listeners(&current)?;
+        Ok(engine)
+    }
+
+    /// Binds the addresses of `tables` that have no socket yet, starts their
+    /// accept loops and closes sockets `tables` no longer has. On a bind
+    /// error nothing changes.
+    fn open_listeners(&self, tables: &Tables) -> Result<(), Vec<String>> {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fresh: Vec<(SocketAddr, std::net::TcpListener)> = Vec::new();
+        let mut errors = Vec::new();
+        for (&addr, &(fi, bi)) in &tables.binds {
+            if listeners.contains_key(&addr) {
+                continue;
+            }
+            let bind = &tables.frontends[fi].cfg.binds[bi];
+            match bind_socket(addr, bind.v6only, tables.config.global.maxconn) {
+                Ok(l) => fresh.push((addr, l)),
+                Err(e) => errors.push(format!("line {}: cannot bind {addr}: {e}", bind.line)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (addr, std_listener) in fresh {
+            let listener = TcpListener::from_std(std_listener).map_err(|e| vec![format!("{addr}: {e}")])?;
+            let shared = Arc::clone(&self.shared);
+            listeners.insert(addr, tokio::spawn(accept_loop(listener, addr, shared)));
+        }
+        listeners.retain(|addr, task| {
+            let keep = tables.binds.contains_key(addr);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        Ok(())
+    }
+
+    /// Re-reads the file. `Ok(warnings)` when the new configuration is live;
+    /// `Err(errors)` when it was refused and the old one keeps running.
+    pub async fn reload(&self) -> Result<Vec<String>, Vec<String>> {
+        let _serial = self.reload_lock.lock().await;
+        let (config, warnings) =
+            load(&self.path).map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let new = Arc::new(tables::build(Arc::new(config), &self.shared.registry, &ConfigTls)?);
+        // Bind before swapping so that a failed bind leaves everything as it was.
+        {
+            let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            let mut errors = Vec::new();
+            for (&addr, &(fi, bi)) in &new.binds {
+                if !listeners.contains_key(&addr) {
+                    let bind = &new.frontends[fi].cfg.binds[bi];
+                    if let Err(e) = bind_socket(addr, bind.v6only, new.config.global.maxconn) {
+                        errors.push(format!("line {}: cannot bind {addr}: {e}", bind.line));
+                    }
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+        }
+        self.shared.tables.store(Arc::clone(&new));
+        self.open_listeners(&new)?;
+        Ok(warnings.iter().map(ToString::to_string).collect())
+    }
+
+    /// Stops accepting, lets connections finish, gives up after `hard_stop_after`.
+    pub async fn stop(&self) {
+        let hard = self.shared.tables.load().config.global.hard_stop_after;
+        {
+            let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, task) in listeners.drain() {
+                task.abort();
+            }
+        }
+        let _ = self.stop_tx.send(true);
+        let drained = async {
+            loop {
+                let notified = self.shared.idle.notified();
+                if self.shared.active_connections() == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        match hard {
+            Some(limit) => {
+                if tokio::time::timeout(limit, drained).await.is_err() {
+                    tracing::warn!(
+                        "hard-stop-after reached with {} connections left",
+                        self.shared.active_connections()
+                    );
+                }
+            }
+            None => drained.await,
+        }
+    }
+}
+
+fn bind_socket(addr: SocketAddr, v6only: bool, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(v6only)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.clamp(128, 65535) as i32)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept on {addr}: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let tables = shared.tables.load();
+        let Some((fe, bind_idx)) = tables.frontend_for(addr) else { continue };
+        let fe = Arc::clone(fe);
+        let guard = shared.enter();
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _guard = guard;
+            serve_connection(stream, peer, addr, fe, bind_idx, shared).await;
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: SocketAddr,
+    fe: Arc<Frontend>,
+    bind_idx: usize,
+    shared: Arc<Shared>,
+) {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(listener);
+    let _session = fe.counters.open_session();
+    let conn = ConnInfo { client: peer, local, tls: false, sni: None };
+    match fe.cfg.mode {
+        Mode::Tcp => super::tcp::serve(stream, conn, fe, shared).await,
+        Mode::Http => {
+            let tls = fe.tls.get(bind_idx).cloned().flatten();
+            match tls {
+                None => {
+                    let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
+                    http_serve::serve(stream, env, false).await;
+                }
+                Some(config) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    let handshake = acceptor.accept(stream);
+                    let timeout = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(30));
+                    let Ok(Ok(tls_stream)) = tokio::time::timeout(timeout, handshake).await else { return };
+                    let (_, session) = tls_stream.get_ref();
+                    let h2 = session.alpn_protocol() == Some(b"h2");
+                    let sni = session.server_name().map(str::to_string);
+                    let conn = ConnInfo { tls: true, sni, ..conn };
+                    let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
+                    http_serve::serve(tls_stream, env, h2).await;
+                }
+            }
+        }
+    }
+}
+
+/// `lanai proxy -f FILE`: runs until SIGTERM/SIGUSR1 (graceful) or SIGINT.
+pub fn run(path: &Path) -> std::process::ExitCode {
+    let threads = match load(path) {
+        Ok((cfg, _)) => cfg.global.nbthread.unwrap_or(1).max(1),
+        Err(diags) => {
+            for d in diags {
+                eprintln!("{d}");
+            }
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let engine = match Engine::start(path).await {
+            Ok(e) => e,
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                return std::process::ExitCode::from(1);
+            }
+        };
+        tracing::info!("lanai proxy started with {}", path.display());
+        signal_loop(engine).await
+    })
+}
+
+async fn signal_loop(engine: Arc<Engine>) -> std::process::ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut usr1), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("cannot install signal handlers");
+        return std::process::ExitCode::from(1);
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match engine.reload().await {
+                Ok(warnings) => {
+                    for w in warnings { tracing::warn!("{w}"); }
+                    tracing::info!("configuration reloaded");
+                }
+                Err(errors) => {
+                    for e in errors { tracing::error!("reload refused: {e}"); }
+                }
+            },
+            _ = term.recv() => break,
+            _ = usr1.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!(
+        "stopping: no new connections, waiting for {} to finish",
+        engine.shared.active_connections()
+    );
+    engine.stop().await;
+    std::process::ExitCode::SUCCESS
+}
