@@ -1,7 +1,17 @@
 //! haproxy.cfg: the typed model and its parser.
 
+mod acl;
+mod bind;
+mod files;
+mod lexer;
 pub mod model;
 mod parse;
+mod proxy;
+mod rules;
+mod server;
+mod time;
+mod tls;
 
+pub use files::check_files;
 pub use model::*;
-pub use parse::{check_files, parse};
+pub use parse::parse;

@@ -49,6 +49,8 @@ pub struct Global {
     pub ssl_default_server: TlsDefaults,
     /// `node` (shown by `stats show-node`); defaults to the host name at run time.
     pub node: Option<String>,
+    /// `description` (shown by `stats show-desc` without an argument).
+    pub description: Option<String>,
 }
 
 impl Default for Global {
@@ -67,6 +69,7 @@ impl Default for Global {
             ssl_default_bind: TlsDefaults::default(),
             ssl_default_server: TlsDefaults::default(),
             node: None,
+            description: None,
         }
     }
 }
@@ -191,6 +194,8 @@ pub struct Proxy {
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     pub errorfiles: BTreeMap<u16, PathBuf>,
+    /// Line of each `errorfile`, for diagnostics about the file.
+    pub errorfile_lines: BTreeMap<u16, usize>,
 
     // ---- frontend side ----
     pub binds: Vec<Bind>,
@@ -216,6 +221,42 @@ pub struct Proxy {
     pub stats: Option<StatsPage>,
     /// `fullconn`, kept for `show stat`.
     pub fullconn: Option<u32>,
+}
+
+impl Proxy {
+    /// A proxy with HAProxy's built-in defaults (what an empty section means):
+    /// mode tcp, `retries 3`, `retry-on conn-failure`, round robin, TCP connect checks.
+    pub fn new(name: impl Into<String>, line: usize, cap: Capabilities) -> Self {
+        Proxy {
+            name: name.into(),
+            line,
+            cap,
+            mode: Mode::default(),
+            logs: Vec::new(),
+            options: ProxyOptions::default(),
+            timeouts: Timeouts::default(),
+            errorfiles: BTreeMap::new(),
+            errorfile_lines: BTreeMap::new(),
+            binds: Vec::new(),
+            maxconn: None,
+            default_backend: None,
+            use_backends: Vec::new(),
+            http_request: Vec::new(),
+            http_response: Vec::new(),
+            tcp_request: Vec::new(),
+            inspect_delay: None,
+            monitor_uri: None,
+            balance: Balance::default(),
+            servers: Vec::new(),
+            retries: 3,
+            retry_on: RetryOn::haproxy_default(),
+            health: HealthCheck::default(),
+            cookie: None,
+            http_reuse: HttpReuse::default(),
+            stats: None,
+            fullconn: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -845,6 +886,7 @@ pub struct StatsPage {
     pub realm: Option<String>,
     /// `stats auth user:password` lines (cleartext, as HAProxy takes them).
     pub auth: Vec<(String, String)>,
+    /// `stats show-node [NAME]`; an empty name means the global `node` (or host name).
     pub show_node: Option<String>,
     pub show_legends: bool,
     pub show_desc: Option<String>,

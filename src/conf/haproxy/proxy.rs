@@ -1,0 +1,1091 @@
+//! `defaults`, `frontend`, `backend` and `listen` sections: one `Draft` per
+//! section while it is read, turned into a model `Proxy` by `finalize`.
+
+use super::acl::{parse_acl_expr, parse_condition, AclTable};
+use super::bind::{parse_bind, BindEnv};
+use super::model::*;
+use super::parse::{parse_forwardfor, parse_log, Finding, GlobalState, LogLine};
+use super::rules::{
+    parse_http_request, parse_http_response, parse_redirect, parse_tcp_request, RuleCtx, TcpRequest,
+};
+use super::server::{
+    build_server, is_server_keyword, parse_server_addr, parse_server_options, Bases, ServerOpts, ServerParts,
+};
+use super::time::{parse_number, parse_time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Defaults => "defaults",
+            Kind::Frontend => "frontend",
+            Kind::Backend => "backend",
+            Kind::Listen => "listen",
+        }
+    }
+
+    fn frontend(self) -> bool {
+        self != Kind::Backend
+    }
+
+    fn backend(self) -> bool {
+        self != Kind::Frontend
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RefKind {
+    DefaultBackend,
+    UseBackend,
+    NbSrv,
+}
+
+/// A backend named by a proxy, checked once every section is read.
+#[derive(Debug, Clone)]
+pub(super) struct BackendRef {
+    pub line: usize,
+    pub name: String,
+    pub kind: RefKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckKind {
+    Connect,
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Clone)]
+enum LogEntry {
+    Global,
+    Target(LogTarget),
+}
+
+/// A section being read.
+#[derive(Debug, Clone)]
+pub(super) struct Draft {
+    pub proxy: Proxy,
+    kind: Kind,
+    acls: AclTable,
+    default_server: ServerOpts,
+    check_kind: CheckKind,
+    http_check: HttpCheck,
+    /// Line of the first `http-check` rule, to warn when httpchk is off.
+    http_check_line: Option<usize>,
+    tcp_steps: Vec<TcpCheckStep>,
+    logs: Vec<LogEntry>,
+    refs: Vec<BackendRef>,
+    default_backend_line: usize,
+    cookie_line: usize,
+    balance_line: usize,
+    /// Explicit server `id`s, to keep automatic ones clear of them.
+    explicit_ids: Vec<(u32, usize)>,
+}
+
+impl Draft {
+    pub fn new(kind: Kind, name: String, line: usize) -> Self {
+        let cap = Capabilities { frontend: kind.frontend(), backend: kind.backend() };
+        Draft {
+            proxy: Proxy::new(name, line, cap),
+            kind,
+            acls: AclTable::new(),
+            default_server: ServerOpts::default(),
+            check_kind: CheckKind::Connect,
+            http_check: HttpCheck::default(),
+            http_check_line: None,
+            tcp_steps: Vec::new(),
+            logs: Vec::new(),
+            refs: Vec::new(),
+            default_backend_line: 0,
+            cookie_line: 0,
+            balance_line: 0,
+            explicit_ids: Vec::new(),
+        }
+    }
+
+    /// A new proxy section: a copy of these defaults with its own identity.
+    pub fn start_proxy(&self, kind: Kind, name: String, line: usize) -> Draft {
+        let mut draft = self.clone();
+        draft.kind = kind;
+        draft.proxy.name = name;
+        draft.proxy.line = line;
+        draft.proxy.cap = Capabilities { frontend: kind.frontend(), backend: kind.backend() };
+        draft
+    }
+
+    /// Adds the binds of a `bind` line (the words after `bind`).
+    pub fn bind(
+        &mut self,
+        words: &[String],
+        line: usize,
+        state: &GlobalState,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let env = BindEnv {
+            crt_base: state.crt_base.as_deref(),
+            ca_base: state.ca_base.as_deref(),
+            defaults: &state.global.ssl_default_bind,
+        };
+        let binds = parse_bind(words, line, &env, warnings)?;
+        self.proxy.binds.extend(binds);
+        Ok(())
+    }
+}
+
+/// Keywords only a proxy with a frontend side takes.
+const FRONTEND_ONLY: [&str; 5] = ["bind", "default_backend", "use_backend", "monitor-uri", "maxconn"];
+/// Keywords only a proxy with a backend side takes.
+const BACKEND_ONLY: [&str; 11] = [
+    "server",
+    "default-server",
+    "balance",
+    "cookie",
+    "retries",
+    "retry-on",
+    "http-reuse",
+    "http-check",
+    "tcp-check",
+    "fullconn",
+    "dispatch",
+];
+/// Keywords a `defaults` section may not carry.
+const NOT_IN_DEFAULTS: [&str; 10] = [
+    "bind",
+    "server",
+    "use_backend",
+    "acl",
+    "http-request",
+    "http-response",
+    "tcp-request",
+    "redirect",
+    "monitor-uri",
+    "dispatch",
+];
+
+/// Options that need a backend side (ignored elsewhere, as HAProxy does).
+const BACKEND_OPTIONS: [&str; 7] = [
+    "httpchk",
+    "tcp-check",
+    "redispatch",
+    "allbackups",
+    "log-health-checks",
+    "abortonclose",
+    "ssl-hello-chk",
+];
+
+fn capability_error(draft: &Draft, keyword: &str) -> Option<String> {
+    let kind = draft.kind;
+    if kind == Kind::Defaults {
+        return NOT_IN_DEFAULTS
+            .contains(&keyword)
+            .then(|| format!("'{keyword}' not allowed in 'defaults' section"));
+    }
+    let name = &draft.proxy.name;
+    if FRONTEND_ONLY.contains(&keyword) && !kind.frontend() {
+        return Some(format!(
+            "'{keyword}' not allowed because {} '{name}' has no frontend capability",
+            kind.name()
+        ));
+    }
+    if BACKEND_ONLY.contains(&keyword) && !kind.backend() {
+        return Some(format!(
+            "'{keyword}' not allowed because {} '{name}' has no backend capability",
+            kind.name()
+        ));
+    }
+    None
+}
+
+/// Parses one line of a proxy or defaults section.
+pub(super) fn proxy_keyword(
+    draft: &mut Draft,
+    words: &[String],
+    line: usize,
+    state: &GlobalState,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let keyword = words[0].as_str();
+    let args = &words[1..];
+    if let Some(error) = capability_error(draft, keyword) {
+        return Err(error);
+    }
+    let one = || -> Result<&str, String> {
+        match args {
+            [arg] => Ok(arg.as_str()),
+            _ => Err(format!("'{keyword}' expects exactly one argument")),
+        }
+    };
+    let mut nbsrv = Vec::new();
+    let proxy = &mut draft.proxy;
+    match keyword {
+        "mode" => {
+            proxy.mode = match one()? {
+                "http" => Mode::Http,
+                "tcp" => Mode::Tcp,
+                other => return Err(format!("unsupported mode '{other}' (http or tcp)")),
+            }
+        }
+        "bind" => return draft.bind(args, line, state, warnings),
+        "default_backend" => {
+            proxy.default_backend = Some(one()?.to_string());
+            draft.default_backend_line = line;
+        }
+        "use_backend" => {
+            let (name, cond) = args.split_first().ok_or("'use_backend' expects a backend name")?;
+            if name.contains("%[") {
+                return Err(format!("dynamic backend name '{name}' is not supported"));
+            }
+            let cond = match cond {
+                [] => None,
+                _ => Some(
+                    parse_condition(cond, &draft.acls, &mut nbsrv, warnings)
+                        .map_err(|e| format!("error detected while parsing switching rule : {e}"))?,
+                ),
+            };
+            draft.proxy.use_backends.push(UseBackend { line, backend: name.clone(), cond });
+            draft.refs.push(BackendRef { line, name: name.clone(), kind: RefKind::UseBackend });
+        }
+        "timeout" => parse_timeout(&mut proxy.timeouts, args)?,
+        "contimeout" | "clitimeout" | "srvtimeout" | "timeoutsrv" => {
+            let new = match keyword {
+                "contimeout" => "connect",
+                "clitimeout" => "client",
+                _ => "server",
+            };
+            return Err(format!(
+                "the '{keyword}' directive is not supported anymore since HAProxy 2.1. Use 'timeout {new}'."
+            ));
+        }
+        "maxconn" => proxy.maxconn = Some(parse_number(keyword, one()?)?),
+        "retries" => proxy.retries = parse_number(keyword, one()?)?,
+        "retry-on" => proxy.retry_on = parse_retry_on(args)?,
+        "fullconn" => proxy.fullconn = Some(parse_number(keyword, one()?)?),
+        "monitor-uri" => proxy.monitor_uri = Some(one()?.to_string()),
+        "http-reuse" => {
+            proxy.http_reuse = match one()? {
+                "never" => HttpReuse::Never,
+                "safe" => HttpReuse::Safe,
+                "aggressive" => HttpReuse::Aggressive,
+                "always" => HttpReuse::Always,
+                other => {
+                    return Err(format!(
+                        "'http-reuse' expects never, safe, aggressive or always, got '{other}'"
+                    ))
+                }
+            }
+        }
+        "balance" => {
+            proxy.balance = parse_balance(args)?;
+            draft.balance_line = line;
+        }
+        "errorfile" => match args {
+            [code, path] => {
+                let code: u16 =
+                    code.parse().map_err(|_| format!("'errorfile' expects a status code, got '{code}'"))?;
+                const CODES: [u16; 17] =
+                    [200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504];
+                if !CODES.contains(&code) {
+                    return Err(format!("status code '{code}' cannot be overridden by 'errorfile'"));
+                }
+                proxy.errorfiles.insert(code, path.into());
+                proxy.errorfile_lines.insert(code, line);
+            }
+            _ => return Err("'errorfile' expects a status code and a file path".into()),
+        },
+        "log" => match parse_log(args, line)? {
+            LogLine::Global => draft.logs.push(LogEntry::Global),
+            LogLine::Target(target) => draft.logs.push(LogEntry::Target(target)),
+        },
+        "no" => return no_keyword(draft, args),
+        "option" => return parse_option(draft, args, warnings),
+        "description" => {}
+        "cookie" => {
+            proxy.cookie = Some(parse_cookie(args)?);
+            draft.cookie_line = line;
+        }
+        "default-server" => {
+            let bases = Bases { ca: state.ca_base.as_deref(), crt: state.crt_base.as_deref() };
+            parse_server_options(args, &mut draft.default_server, true, &bases)?;
+        }
+        "server" => return parse_server(draft, args, line, state),
+        "acl" => {
+            let (name, expr) = args.split_first().ok_or("'acl' expects a name and an expression")?;
+            if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
+                return Err(format!("character '{bad}' is not permitted in ACL name '{name}'"));
+            }
+            let parsed = parse_acl_expr(expr, &mut nbsrv)
+                .map_err(|e| format!("error detected while parsing ACL '{name}' : {e}"))?;
+            warnings.extend(parsed.warning);
+            draft.acls.entry(name.clone()).or_default().push(parsed.acl);
+        }
+        "http-request" | "http-response" | "redirect" | "tcp-request" => {
+            let mut ctx = RuleCtx { acls: &draft.acls, refs: &mut nbsrv, warnings };
+            match keyword {
+                "http-request" => {
+                    let rule = parse_http_request(args, line, &mut ctx)?;
+                    draft.proxy.http_request.push(rule);
+                }
+                "http-response" => {
+                    let rule = parse_http_response(args, line, &mut ctx)?;
+                    draft.proxy.http_response.push(rule);
+                }
+                "redirect" => {
+                    let (action, cond) = super::acl::split_condition(args);
+                    let redirect = parse_redirect(action, &mut ctx)?;
+                    let cond =
+                        cond.map(|c| parse_condition(c, ctx.acls, ctx.refs, ctx.warnings)).transpose()?;
+                    draft.proxy.http_request.push(HttpRequestRule {
+                        line,
+                        action: HttpRequestAction::Redirect(redirect),
+                        cond,
+                    });
+                }
+                _ => match parse_tcp_request(args, line, &mut ctx)? {
+                    TcpRequest::InspectDelay(delay) => draft.proxy.inspect_delay = Some(delay),
+                    TcpRequest::Rule(rule) => {
+                        if !rule.content && !draft.kind.frontend() {
+                            return Err(format!(
+                                "'tcp-request connection' not allowed because {} '{}' has no frontend capability",
+                                draft.kind.name(),
+                                draft.proxy.name
+                            ));
+                        }
+                        draft.proxy.tcp_request.push(rule);
+                    }
+                },
+            }
+        }
+        "http-check" => parse_http_check(draft, args, line)?,
+        "tcp-check" => draft.tcp_steps.push(parse_tcp_check(args)?),
+        "stats" => parse_stats(draft, args, warnings, &mut nbsrv)?,
+        "capture"
+        | "compression"
+        | "hash-type"
+        | "stick-table"
+        | "stick"
+        | "unique-id-format"
+        | "unique-id-header"
+        | "log-format"
+        | "log-format-sd"
+        | "error-log-format"
+        | "errorloc"
+        | "errorloc302"
+        | "errorloc303"
+        | "errorfiles"
+        | "http-error"
+        | "http-after-response"
+        | "tcp-response"
+        | "persist"
+        | "force-persist"
+        | "ignore-persist"
+        | "dispatch"
+        | "source"
+        | "external-check"
+        | "filter"
+        | "use-server"
+        | "email-alert"
+        | "declare"
+        | "server-template"
+        | "load-server-state-from-file"
+        | "server-state-file-name"
+        | "rate-limit"
+        | "bind-process"
+        | "max-keep-alive-queue"
+        | "id"
+        | "disabled"
+        | "enabled"
+        | "backlog"
+        | "grace" => {
+            return Err(format!("'{keyword}' is not supported by Lanai"));
+        }
+        _ => return Err(format!("unknown keyword '{keyword}' in '{}' section", draft.kind.name())),
+    }
+    for name in nbsrv {
+        draft.refs.push(BackendRef { line, name, kind: RefKind::NbSrv });
+    }
+    Ok(())
+}
+
+fn parse_timeout(timeouts: &mut Timeouts, args: &[String]) -> Result<(), String> {
+    let (name, value) = match args {
+        [name, value] => (name.as_str(), value),
+        [name] => return Err(format!("'timeout {name}' expects an integer value (in milliseconds)")),
+        _ => return Err("'timeout' expects a name and a value, as in 'timeout client 30s'".into()),
+    };
+    let slot = match name {
+        "connect" => &mut timeouts.connect,
+        "client" => &mut timeouts.client,
+        "server" => &mut timeouts.server,
+        "http-request" => &mut timeouts.http_request,
+        "http-keep-alive" => &mut timeouts.http_keep_alive,
+        "queue" => &mut timeouts.queue,
+        "tunnel" => &mut timeouts.tunnel,
+        "check" => &mut timeouts.check,
+        "client-fin" => &mut timeouts.client_fin,
+        "server-fin" => &mut timeouts.server_fin,
+        "tarpit" => return Err("'timeout tarpit' is not supported by Lanai".into()),
+        other => return Err(format!("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'client-fin' and 'server-fin' (got '{other}')")),
+    };
+    let duration = parse_time(value).map_err(|e| format!("'timeout {name}': {e}"))?;
+    *slot = (!duration.is_zero()).then_some(duration);
+    Ok(())
+}
+
+fn parse_retry_on(args: &[String]) -> Result<RetryOn, String> {
+    if args.is_empty() {
+        return Err("'retry-on' expects at least one keyword".into());
+    }
+    let mut retry = RetryOn::default();
+    for word in args {
+        match word.as_str() {
+            "none" if args.len() == 1 => {}
+            "none" => return Err("'none' must be the only 'retry-on' keyword".into()),
+            "conn-failure" => retry.conn_failure = true,
+            "empty-response" => retry.empty_response = true,
+            "junk-response" => retry.junk_response = true,
+            "response-timeout" => retry.response_timeout = true,
+            "0rtt-rejected" => retry.zero_rtt_rejected = true,
+            "all-retryable-errors" => {
+                retry.conn_failure = true;
+                retry.empty_response = true;
+                retry.junk_response = true;
+                retry.response_timeout = true;
+                retry.zero_rtt_rejected = true;
+                for code in [500, 502, 503, 504] {
+                    if !retry.statuses.contains(&code) {
+                        retry.statuses.push(code);
+                    }
+                }
+            }
+            code @ ("401" | "403" | "404" | "408" | "425" | "500" | "501" | "502" | "503" | "504") => {
+                let code: u16 = code.parse().map_err(|_| format!("invalid status '{code}'"))?;
+                if !retry.statuses.contains(&code) {
+                    retry.statuses.push(code);
+                }
+            }
+            other => return Err(format!("unknown 'retry-on' keyword '{other}'")),
+        }
+    }
+    Ok(retry)
+}
+
+fn parse_balance(args: &[String]) -> Result<Balance, String> {
+    let (algo, rest) = args.split_first().ok_or("'balance' expects an algorithm")?;
+    let no_rest = |b: Balance| {
+        if rest.is_empty() {
+            Ok(b)
+        } else {
+            Err(format!("unexpected '{}' after 'balance {algo}'", rest[0]))
+        }
+    };
+    match algo.as_str() {
+        "roundrobin" => no_rest(Balance::RoundRobin),
+        "static-rr" => no_rest(Balance::StaticRr),
+        "leastconn" => no_rest(Balance::LeastConn),
+        "first" => no_rest(Balance::First),
+        "source" => no_rest(Balance::Source),
+        "random" => match rest {
+            [] => Ok(Balance::Random { draws: 2 }),
+            [draws] => Ok(Balance::Random { draws: parse_number("random", draws)? }),
+            _ => Err("'balance random' takes at most one argument".into()),
+        },
+        "uri" => {
+            let (mut whole, mut len, mut depth) = (false, None, None);
+            let mut i = 0;
+            while i < rest.len() {
+                match rest[i].as_str() {
+                    "whole" => whole = true,
+                    option @ ("len" | "depth") => {
+                        let value = rest.get(i + 1).ok_or_else(|| format!("'{option}' expects a number"))?;
+                        let n = Some(parse_number(option, value)?);
+                        if option == "len" {
+                            len = n
+                        } else {
+                            depth = n
+                        }
+                        i += 1;
+                    }
+                    other => return Err(format!("unsupported 'balance uri' option '{other}'")),
+                }
+                i += 1;
+            }
+            Ok(Balance::Uri { whole, len, depth })
+        }
+        "url_param" => match rest {
+            [name] => Ok(Balance::UrlParam(name.clone())),
+            [_, option, ..] => Err(format!("'balance url_param' option '{option}' is not supported")),
+            [] => Err("'balance url_param' expects a parameter name".into()),
+        },
+        other => {
+            if let Some(draws) = other.strip_prefix("random(").and_then(|r| r.strip_suffix(')')) {
+                return no_rest(Balance::Random { draws: parse_number("random", draws)? });
+            }
+            if let Some(header) = other.strip_prefix("hdr(").and_then(|r| r.strip_suffix(')')) {
+                if header.is_empty() {
+                    return Err("'balance hdr()' expects a header name".into());
+                }
+                return match rest {
+                    [] => Ok(Balance::Hdr(header.to_ascii_lowercase())),
+                    _ => Err(format!("'balance hdr' option '{}' is not supported", rest[0])),
+                };
+            }
+            Err(format!("unsupported balance algorithm '{other}'"))
+        }
+    }
+}
+
+fn parse_cookie(args: &[String]) -> Result<CookiePersistence, String> {
+    let (name, rest) = args.split_first().ok_or("'cookie' expects a cookie name")?;
+    let mut mode = None;
+    let mut cookie = CookiePersistence {
+        name: name.clone(),
+        mode: CookieMode::Insert,
+        indirect: false,
+        nocache: false,
+        httponly: false,
+        secure: false,
+        domains: Vec::new(),
+        maxidle: None,
+        maxlife: None,
+        preserve: false,
+        postonly: false,
+        attrs: Vec::new(),
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        let option = rest[i].as_str();
+        let value = || rest.get(i + 1).ok_or_else(|| format!("'cookie' option '{option}' expects a value"));
+        match option {
+            "insert" | "rewrite" | "prefix" => {
+                if mode.is_some() {
+                    return Err("'cookie' accepts only one of insert, rewrite and prefix".into());
+                }
+                mode = Some(match option {
+                    "insert" => CookieMode::Insert,
+                    "rewrite" => CookieMode::Rewrite,
+                    _ => CookieMode::Prefix,
+                });
+            }
+            "indirect" => cookie.indirect = true,
+            "nocache" => cookie.nocache = true,
+            "httponly" => cookie.httponly = true,
+            "secure" => cookie.secure = true,
+            "preserve" => cookie.preserve = true,
+            "postonly" => cookie.postonly = true,
+            "domain" => {
+                cookie.domains.push(value()?.clone());
+                i += 1;
+            }
+            "attr" => {
+                cookie.attrs.push(value()?.clone());
+                i += 1;
+            }
+            "maxidle" | "maxlife" => {
+                let time = Some(parse_time(value()?)?);
+                if option == "maxidle" {
+                    cookie.maxidle = time
+                } else {
+                    cookie.maxlife = time
+                }
+                i += 1;
+            }
+            "dynamic" => return Err("'cookie … dynamic' is not supported".into()),
+            other => return Err(format!("unknown 'cookie' option '{other}'")),
+        }
+        i += 1;
+    }
+    cookie.mode =
+        mode.ok_or("'cookie' needs a mode: insert, rewrite or prefix (passive cookies are not supported)")?;
+    Ok(cookie)
+}
+
+fn parse_server(draft: &mut Draft, args: &[String], line: usize, state: &GlobalState) -> Result<(), String> {
+    let backend = draft.proxy.name.clone();
+    let (name, rest) = args.split_first().ok_or("'server' expects a name and an address")?;
+    let (addr_text, options) =
+        rest.split_first().ok_or_else(|| format!("'server {backend}/{name}' : missing address"))?;
+    if is_server_keyword(addr_text) {
+        return Err(format!(
+            "'server {backend}/{name}' : missing address (found option '{addr_text}' instead)"
+        ));
+    }
+    let (addr, host) =
+        parse_server_addr(addr_text).map_err(|e| format!("'server {backend}/{name}' : {e}"))?;
+    if let Some(first) = draft.proxy.servers.iter().find(|s| &s.name == name) {
+        return Err(format!(
+            "backend '{backend}', another server named '{name}' was already defined at line {}, please use distinct names",
+            first.line
+        ));
+    }
+    let mut opts = draft.default_server.clone();
+    let bases = Bases { ca: state.ca_base.as_deref(), crt: state.crt_base.as_deref() };
+    parse_server_options(options, &mut opts, false, &bases)
+        .map_err(|e| format!("'server {backend}/{name}' : {e}"))?;
+    if let Some(id) = opts.id {
+        if let Some((_, other_line)) = draft.explicit_ids.iter().find(|(used, _)| *used == id) {
+            return Err(format!(
+                "'server {backend}/{name}' : id {id} is already used by the server at line {other_line}"
+            ));
+        }
+        draft.explicit_ids.push((id, line));
+    }
+    let parts = ServerParts {
+        name: name.clone(),
+        addr,
+        host,
+        position: 0,
+        line,
+        default_verify: state.server_verify,
+    };
+    let server = build_server(parts, opts, &backend)?;
+    draft.proxy.servers.push(server);
+    Ok(())
+}
+
+/// `option NAME …`.
+fn parse_option(draft: &mut Draft, args: &[String], warnings: &mut Vec<String>) -> Result<(), String> {
+    let (name, rest) = args.split_first().ok_or("'option' expects an option name")?;
+    let name = name.as_str();
+    if BACKEND_OPTIONS.contains(&name) && !draft.kind.backend() {
+        warnings.push(format!(
+            "'option {name}' ignored because {} '{}' has no backend capability",
+            draft.kind.name(),
+            draft.proxy.name
+        ));
+        return Ok(());
+    }
+    let options = &mut draft.proxy.options;
+    let flag: Option<&mut bool> = match name {
+        "tcplog" => Some(&mut options.tcplog),
+        "dontlognull" => Some(&mut options.dontlognull),
+        "http-server-close" => Some(&mut options.http_server_close),
+        "httpclose" => Some(&mut options.httpclose),
+        "http-keep-alive" => Some(&mut options.http_keep_alive),
+        "nolinger" => Some(&mut options.nolinger),
+        "redispatch" => Some(&mut options.redispatch),
+        "log-health-checks" => Some(&mut options.log_health_checks),
+        "abortonclose" => Some(&mut options.abortonclose),
+        "allbackups" => Some(&mut options.allbackups),
+        "splice-auto" | "splice-request" | "splice-response" => Some(&mut options.splice),
+        _ => None,
+    };
+    if let Some(flag) = flag {
+        if let Some(extra) = rest.first() {
+            return Err(format!("'option {name}' takes no argument, got '{extra}'"));
+        }
+        *flag = true;
+        return Ok(());
+    }
+    match name {
+        "httplog" => {
+            options.httplog = true;
+            options.httplog_clf = match rest {
+                [] => false,
+                [clf] if clf == "clf" => true,
+                _ => {
+                    return Err(format!(
+                        "'option httplog' expects nothing or 'clf', got '{}'",
+                        rest.join(" ")
+                    ))
+                }
+            };
+        }
+        "forwardfor" => options.forwardfor = Some(parse_forwardfor(rest)?),
+        "httpchk" => {
+            draft.check_kind = CheckKind::Http;
+            let check = &mut draft.http_check;
+            match rest {
+                [] => {}
+                [uri] => check.uri = uri.clone(),
+                [method, uri] => {
+                    check.method = method.clone();
+                    check.uri = uri.clone();
+                }
+                [method, uri, version] => {
+                    check.method = method.clone();
+                    check.uri = uri.clone();
+                    // Old configs append headers to the version: `HTTP/1.1\r\nHost:\ x`.
+                    let mut lines = version.split("\r\n");
+                    check.version = lines.next().unwrap_or_default().to_string();
+                    for header in lines.filter(|l| !l.is_empty()) {
+                        let (n, v) = header
+                            .split_once(':')
+                            .ok_or_else(|| format!("invalid header '{header}' in 'option httpchk'"))?;
+                        check.headers.push((n.trim().to_string(), v.trim().to_string()));
+                    }
+                }
+                _ => return Err("'option httpchk' expects at most a method, a URI and a version".into()),
+            }
+        }
+        "tcp-check" => {
+            if let Some(extra) = rest.first() {
+                return Err(format!("'option tcp-check' takes no argument, got '{extra}'"));
+            }
+            draft.check_kind = CheckKind::Tcp;
+        }
+        "http-buffer-request"
+        | "http-ignore-probes"
+        | "forceclose"
+        | "http-pretend-keepalive"
+        | "http-no-delay"
+        | "http-use-htx"
+        | "tcpka"
+        | "clitcpka"
+        | "srvtcpka"
+        | "ssl-hello-chk"
+        | "mysql-check"
+        | "pgsql-check"
+        | "redis-check"
+        | "smtpchk"
+        | "ldap-check"
+        | "spop-check"
+        | "external-check"
+        | "originalto"
+        | "persist"
+        | "prefer-last-server"
+        | "transparent"
+        | "accept-invalid-http-request"
+        | "accept-invalid-http-response"
+        | "checkcache"
+        | "contstats"
+        | "independent-streams"
+        | "log-separate-errors"
+        | "logasap"
+        | "socket-stats"
+        | "http-use-proxy-header"
+        | "httpslog"
+        | "h1-case-adjust-bogus-client"
+        | "h1-case-adjust-bogus-server"
+        | "disable-h2-upgrade"
+        | "idle-close-on-response"
+        | "http-restrict-req-hdr-names" => {
+            return Err(format!("'option {name}' is not supported by Lanai"));
+        }
+        other => return Err(format!("unknown option '{other}'")),
+    }
+    Ok(())
+}
+
+/// `no option NAME` / `no log`.
+fn no_keyword(draft: &mut Draft, args: &[String]) -> Result<(), String> {
+    match args {
+        [log] if log == "log" => {
+            draft.logs.clear();
+            Ok(())
+        }
+        [option, name] if option == "option" => {
+            let options = &mut draft.proxy.options;
+            match name.as_str() {
+                "tcplog" => options.tcplog = false,
+                "dontlognull" => options.dontlognull = false,
+                "http-server-close" => options.http_server_close = false,
+                "httpclose" => options.httpclose = false,
+                "http-keep-alive" => options.http_keep_alive = false,
+                "nolinger" => options.nolinger = false,
+                "redispatch" => options.redispatch = false,
+                "log-health-checks" => options.log_health_checks = false,
+                "abortonclose" => options.abortonclose = false,
+                "allbackups" => options.allbackups = false,
+                "splice-auto" | "splice-request" | "splice-response" => options.splice = false,
+                "httplog" => {
+                    options.httplog = false;
+                    options.httplog_clf = false;
+                }
+                "forwardfor" => options.forwardfor = None,
+                "httpchk" | "tcp-check" => draft.check_kind = CheckKind::Connect,
+                other => return Err(format!("unknown option '{other}' after 'no option'")),
+            }
+            Ok(())
+        }
+        _ => Err(format!("'no' expects 'option NAME' or 'log', got '{}'", args.join(" "))),
+    }
+}
+
+fn parse_http_check(draft: &mut Draft, args: &[String], line: usize) -> Result<(), String> {
+    draft.http_check_line.get_or_insert(line);
+    let (verb, rest) = args.split_first().ok_or("'http-check' expects 'send' or 'expect'")?;
+    let check = &mut draft.http_check;
+    match verb.as_str() {
+        "send" => {
+            let mut i = 0;
+            while i < rest.len() {
+                let option = rest[i].as_str();
+                let value = |at: usize| {
+                    rest.get(at).cloned().ok_or_else(|| format!("'http-check send {option}' expects a value"))
+                };
+                match option {
+                    "meth" => check.method = value(i + 1)?,
+                    "uri" => check.uri = value(i + 1)?,
+                    "ver" => check.version = value(i + 1)?,
+                    "body" => check.body = Some(value(i + 1)?),
+                    "hdr" => {
+                        check.headers.push((value(i + 1)?, value(i + 2)?));
+                        i += 1;
+                    }
+                    other => return Err(format!("unsupported 'http-check send' option '{other}'")),
+                }
+                i += 2;
+            }
+        }
+        "expect" => {
+            if check.expect.is_some() {
+                return Err("only one 'http-check expect' rule is supported".into());
+            }
+            let (negated, rest) = match rest.split_first() {
+                Some((bang, tail)) if bang == "!" => (true, tail),
+                _ => (false, rest),
+            };
+            let kind = match rest {
+                [kind, value] => match kind.as_str() {
+                    "status" => HttpExpectKind::Status(parse_status_ranges(value)?),
+                    "rstatus" => HttpExpectKind::Rstatus(RegexPat(
+                        regex::Regex::new(value).map_err(|e| format!("invalid regex '{value}': {e}"))?,
+                    )),
+                    "string" => HttpExpectKind::String(value.clone()),
+                    "rstring" => HttpExpectKind::Rstring(RegexPat(
+                        regex::Regex::new(value).map_err(|e| format!("invalid regex '{value}': {e}"))?,
+                    )),
+                    other => return Err(format!("unsupported 'http-check expect' match '{other}'")),
+                },
+                _ => return Err("'http-check expect' expects [!] status|rstatus|string|rstring VALUE".into()),
+            };
+            check.expect = Some(HttpExpect { negated, kind });
+        }
+        other => return Err(format!("unsupported 'http-check' rule '{other}'")),
+    }
+    Ok(())
+}
+
+/// `200`, `200-399`, `200,201,300-399`.
+fn parse_status_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    text.split(',')
+        .map(|part| {
+            let bad = || format!("invalid status '{part}' in 'http-check expect status'");
+            match part.split_once('-') {
+                Some((low, high)) => Ok((low.parse().map_err(|_| bad())?, high.parse().map_err(|_| bad())?)),
+                None => {
+                    let code = part.parse().map_err(|_| bad())?;
+                    Ok((code, code))
+                }
+            }
+        })
+        .collect()
+}
+
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    if text.len() % 2 != 0 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("'{text}' is not an even-length hexadecimal string"));
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn parse_tcp_check(args: &[String]) -> Result<TcpCheckStep, String> {
+    let (verb, rest) = args.split_first().ok_or("'tcp-check' expects an action")?;
+    match verb.as_str() {
+        "connect" => {
+            let (mut port, mut ssl, mut send_proxy) = (None, false, false);
+            let mut i = 0;
+            while i < rest.len() {
+                match rest[i].as_str() {
+                    "port" => {
+                        let value = rest.get(i + 1).ok_or("'port' expects a number")?;
+                        port = Some(parse_number("port", value)?);
+                        i += 1;
+                    }
+                    "ssl" => ssl = true,
+                    "send-proxy" => send_proxy = true,
+                    other => return Err(format!("unsupported 'tcp-check connect' option '{other}'")),
+                }
+                i += 1;
+            }
+            Ok(TcpCheckStep::Connect { port, ssl, send_proxy })
+        }
+        "send" => match rest {
+            [data] => Ok(TcpCheckStep::Send(data.as_bytes().to_vec())),
+            _ => Err("'tcp-check send' expects one string".into()),
+        },
+        "send-binary" => match rest {
+            [hex] => Ok(TcpCheckStep::SendBinary(parse_hex(hex)?)),
+            _ => Err("'tcp-check send-binary' expects one hexadecimal string".into()),
+        },
+        "comment" => Ok(TcpCheckStep::Comment(rest.join(" "))),
+        "expect" => {
+            let (negated, rest) = match rest.split_first() {
+                Some((bang, tail)) if bang == "!" => (true, tail),
+                _ => (false, rest),
+            };
+            let kind = match rest {
+                [kind, value] => match kind.as_str() {
+                    "string" => TcpExpect::String(value.clone()),
+                    "rstring" => TcpExpect::Rstring(RegexPat(
+                        regex::Regex::new(value).map_err(|e| format!("invalid regex '{value}': {e}"))?,
+                    )),
+                    "binary" => TcpExpect::Binary(parse_hex(value)?),
+                    other => return Err(format!("unsupported 'tcp-check expect' match '{other}'")),
+                },
+                _ => return Err("'tcp-check expect' expects [!] string|rstring|binary VALUE".into()),
+            };
+            Ok(TcpCheckStep::Expect { negated, kind })
+        }
+        other => Err(format!("unsupported 'tcp-check' action '{other}'")),
+    }
+}
+
+/// `stats enable|uri|refresh|realm|auth|show-node|show-legends|show-desc|hide-version|admin|scope`.
+fn parse_stats(
+    draft: &mut Draft,
+    args: &[String],
+    warnings: &mut Vec<String>,
+    nbsrv: &mut Vec<String>,
+) -> Result<(), String> {
+    let (verb, rest) = args.split_first().ok_or("'stats' expects a keyword")?;
+    let page = draft.proxy.stats.get_or_insert_with(StatsPage::default);
+    let one = || match rest {
+        [value] => Ok(value.clone()),
+        _ => Err(format!("'stats {verb}' expects one argument")),
+    };
+    match verb.as_str() {
+        "enable" => {}
+        "uri" => page.uri = one()?,
+        "refresh" => page.refresh = Some(parse_time(&one()?)?),
+        "realm" => page.realm = Some(one()?),
+        "auth" => {
+            let credentials = one()?;
+            let (user, password) =
+                credentials.split_once(':').ok_or("'stats auth' expects 'user:password'")?;
+            page.auth.push((user.to_string(), password.to_string()));
+        }
+        "show-node" => page.show_node = Some(rest.first().cloned().unwrap_or_default()),
+        "show-legends" => page.show_legends = true,
+        "show-desc" => page.show_desc = Some(rest.join(" ")),
+        "hide-version" => page.hide_version = true,
+        "admin" => {
+            if rest.is_empty() {
+                return Err("'stats admin' expects 'if' or 'unless' followed by a condition".into());
+            }
+            page.admin = Some(parse_condition(rest, &draft.acls, nbsrv, warnings)?);
+        }
+        "scope" => warnings.push("'stats scope' ignored: the page shows every proxy".into()),
+        "socket" | "timeout" | "maxconn" => {
+            return Err(format!("'stats {verb}' is only allowed in the 'global' section"))
+        }
+        other => return Err(format!("unknown 'stats' keyword '{other}'")),
+    }
+    Ok(())
+}
+
+fn kind_label(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Listen => "proxy",
+        other => other.name(),
+    }
+}
+
+/// Turns a draft into the model proxy, with the checks HAProxy makes once a
+/// section is complete. Returns the backends it refers to.
+pub(super) fn finalize(
+    mut draft: Draft,
+    global: &Global,
+    findings: &mut Vec<Finding>,
+) -> (Proxy, Vec<BackendRef>) {
+    let line = draft.proxy.line;
+    let name = draft.proxy.name.clone();
+    let label = kind_label(draft.kind);
+    let proxy = &mut draft.proxy;
+    for entry in &draft.logs {
+        match entry {
+            LogEntry::Global => proxy.logs.extend(global.logs.iter().cloned()),
+            LogEntry::Target(target) => proxy.logs.push(target.clone()),
+        }
+    }
+    if draft.kind.backend() {
+        proxy.health = match draft.check_kind {
+            CheckKind::Connect => HealthCheck::Connect,
+            CheckKind::Http => HealthCheck::Http(draft.http_check.clone()),
+            CheckKind::Tcp => HealthCheck::TcpCheck(draft.tcp_steps.clone()),
+        };
+        if let Some(check_line) = draft.http_check_line.filter(|_| draft.check_kind != CheckKind::Http) {
+            findings.push((
+                check_line,
+                false,
+                format!("'http-check' rules ignored for backend '{name}': 'option httpchk' is not set"),
+            ));
+        }
+        // Automatic ids: the lowest id no explicit `id` took, in order.
+        let explicit: Vec<u32> = draft.explicit_ids.iter().map(|(id, _)| *id).collect();
+        let mut next = 1;
+        for server in proxy.servers.iter_mut().filter(|s| s.id == 0) {
+            while explicit.contains(&next) {
+                next += 1;
+            }
+            server.id = next;
+            next += 1;
+        }
+        if proxy.mode == Mode::Tcp {
+            if proxy.cookie.take().is_some() {
+                findings.push((
+                    draft.cookie_line,
+                    false,
+                    format!("cookie will be ignored for backend '{name}' (needs 'mode http')"),
+                ));
+            }
+            if matches!(proxy.balance, Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr(_)) {
+                proxy.balance = Balance::RoundRobin;
+                findings.push((
+                    draft.balance_line,
+                    false,
+                    format!("Layer 7 hash not possible for backend '{name}' (needs 'mode http'). Falling back to round robin."),
+                ));
+            }
+        }
+    }
+    if proxy.mode == Mode::Tcp {
+        let http_rules: Vec<usize> = proxy
+            .http_request
+            .iter()
+            .map(|r| r.line)
+            .chain(proxy.http_response.iter().map(|r| r.line))
+            .collect();
+        if let Some(first) = http_rules.first() {
+            findings.push((*first, false, format!("'http-request'/'http-response'/'redirect' rules ignored for {label} '{name}' as they require 'mode http'")));
+            proxy.http_request.clear();
+            proxy.http_response.clear();
+        }
+    }
+    if draft.kind.frontend() {
+        if let Some(backend) = &proxy.default_backend {
+            let ref_line = if draft.default_backend_line == 0 { line } else { draft.default_backend_line };
+            draft.refs.push(BackendRef {
+                line: ref_line,
+                name: backend.clone(),
+                kind: RefKind::DefaultBackend,
+            });
+        }
+        if proxy.binds.is_empty() {
+            findings.push((line, false, format!("{label} '{name}' has no 'bind' directive. Please declare it as a backend if this was intended.")));
+        }
+    } else {
+        proxy.default_backend = None;
+    }
+    let t = &proxy.timeouts;
+    let frontend_missing = draft.kind.frontend() && t.client.is_none();
+    let backend_missing = draft.kind.backend() && (t.connect.is_none() || t.server.is_none());
+    if frontend_missing || backend_missing {
+        findings.push((
+            line,
+            false,
+            format!("missing timeouts for {label} '{name}': set 'timeout client', 'timeout connect' and 'timeout server'"),
+        ));
+    }
+    (draft.proxy, draft.refs)
+}
