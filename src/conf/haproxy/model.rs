@@ -538,7 +538,8 @@ pub enum HttpRequestAction {
     DelHeader {
         name: String,
     },
-    /// Regex applied to each whole header line value.
+    /// Regex applied to each whole header line value. `replace` is in the regex
+    /// crate's syntax (`${1}`): the parser converts HAProxy's `\1`.
     ReplaceHeader {
         name: String,
         regex: RegexPat,

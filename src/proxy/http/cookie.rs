@@ -109,9 +109,7 @@ pub fn apply_to_response(
             if let Ok(v) = HeaderValue::from_str(&insert_value(cfg, server_cookie)) {
                 headers.append(SET_COOKIE, v);
             }
-            if cfg.nocache {
-                headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("private"));
-            }
+            mark_private(cfg, headers);
         }
         CookieMode::Rewrite | CookieMode::Prefix => {
             let old: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
@@ -140,10 +138,35 @@ pub fn apply_to_response(
                 };
                 headers.append(SET_COOKIE, new);
             }
-            if cfg.nocache {
-                headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("private"));
-            }
+            mark_private(cfg, headers);
         }
+    }
+}
+
+/// `nocache`: a response that a shared cache could store gets
+/// `Cache-Control: private`, so the cookie is not served to others. As in
+/// HAProxy, only responses with a validator or freshness information count as
+/// cacheable, and those already marked private/no-cache/no-store are left alone.
+fn mark_private(cfg: &CookiePersistence, headers: &mut HeaderMap) {
+    if !cfg.nocache {
+        return;
+    }
+    let cache_control: Vec<String> = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    if cache_control.iter().any(|t| t == "private" || t == "no-cache" || t == "no-store") {
+        return;
+    }
+    let has_freshness = headers.contains_key(http::header::EXPIRES)
+        || cache_control.iter().any(|t| t.starts_with("max-age") || t.starts_with("s-maxage"));
+    let has_validator =
+        headers.contains_key(http::header::LAST_MODIFIED) || headers.contains_key(http::header::ETAG);
+    if has_freshness || has_validator {
+        headers.append(http::header::CACHE_CONTROL, HeaderValue::from_static("private"));
     }
 }
 
@@ -211,6 +234,10 @@ mod tests {
         let mut r = HeaderMap::new();
         apply_to_response(&c, &mut r, Some("web01"), false);
         assert_eq!(r.get(SET_COOKIE).unwrap(), "SERVERID=web01; path=/");
+        assert!(r.get(http::header::CACHE_CONTROL).is_none(), "not cacheable: left alone");
+        let mut r = HeaderMap::new();
+        r.insert(http::header::LAST_MODIFIED, HeaderValue::from_static("Sat, 21 Nov 2026 10:02:21 GMT"));
+        apply_to_response(&c, &mut r, Some("web01"), false);
         assert_eq!(r.get(http::header::CACHE_CONTROL).unwrap(), "private");
         let mut r = HeaderMap::new();
         apply_to_response(&c, &mut r, Some("web01"), true);

@@ -259,6 +259,8 @@ pub async fn forward(
                 let keep = !opts.close_server && status != 101 && !response_closes(resp.headers());
                 let (mut rparts, rbody) = resp.into_parts();
                 strip_hop_by_hop(&mut rparts.headers, status == 101);
+                // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
+                rparts.version = Version::HTTP_11;
                 if let Some(ck) = &be.cfg.cookie {
                     let had_right = client_cookie_server.is_some() && client_cookie_server == srv.cfg.cookie;
                     cookie::apply_to_response(ck, &mut rparts.headers, srv.cfg.cookie.as_deref(), had_right);

@@ -130,23 +130,6 @@ impl Mutation {
     }
 }
 
-/// HAProxy's replacement syntax uses `\1`; the regex crate wants `${1}`.
-fn expand_replacement(replace: &str) -> String {
-    let mut out = String::with_capacity(replace.len());
-    let mut chars = replace.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, chars.peek()) {
-            ('\\', Some(d)) if d.is_ascii_digit() => {
-                out.push_str(&format!("${{{d}}}"));
-                chars.next();
-            }
-            ('$', _) => out.push_str("$$"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 fn replace_header(
     headers: &mut HeaderMap,
     name: &HeaderName,
@@ -154,7 +137,8 @@ fn replace_header(
     replace: &str,
     per_value: bool,
 ) {
-    let repl = expand_replacement(replace);
+    // The parser already turned HAProxy's `\1` into the regex crate's `${1}`.
+    let repl = replace;
     let old: Vec<String> =
         headers.get_all(name).iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
     if old.is_empty() {
@@ -167,7 +151,7 @@ fn replace_header(
             match regex.0.captures(v) {
                 Some(c) if c.get(0).is_some_and(|m| m.start() == 0 && m.end() == v.len()) => {
                     let mut dst = String::new();
-                    c.expand(&repl, &mut dst);
+                    c.expand(repl, &mut dst);
                     dst
                 }
                 _ => v.to_string(),
@@ -383,7 +367,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("example.com:8080"));
         let re = RegexPat(regex::Regex::new("(.*):8080").unwrap());
-        replace_header(&mut h, &HeaderName::from_static("host"), &re, "\\1:8443", true);
+        replace_header(&mut h, &HeaderName::from_static("host"), &re, "${1}:8443", true);
         assert_eq!(h.get("host").unwrap(), "example.com:8443");
     }
 
@@ -394,11 +378,5 @@ mod tests {
         let re = RegexPat(regex::Regex::new("b").unwrap());
         replace_header(&mut h, &HeaderName::from_static("x"), &re, "z", false);
         assert_eq!(h.get("x").unwrap(), "abc");
-    }
-
-    #[test]
-    fn replacement_syntax() {
-        assert_eq!(expand_replacement("\\1:8443"), "${1}:8443");
-        assert_eq!(expand_replacement("a$b"), "a$$b");
     }
 }
