@@ -279,3 +279,111 @@ pub fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     f.write_all(content).expect("write");
     p
 }
+
+/// Starts nginx (Debian package) in the foreground on `port`, answering `name`
+/// to every request. A real server process the tests can SIGKILL.
+pub fn start_nginx(port: u16, name: &str) -> (Proc, tempfile::TempDir) {
+    let bin = Path::new("/usr/sbin/nginx");
+    assert!(bin.exists(), "nginx is required for this test: apt-get install nginx-light");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  keepalive_requests 100000;\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ return 200 '{name}'; }}\n  }}\n}}\n"
+    );
+    let path = write_file(dir.path(), "nginx.conf", conf.as_bytes());
+    let log = dir.path().join("stderr.log");
+    let out = std::fs::File::create(&log).expect("log");
+    let child = Command::new(bin)
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .expect("spawn nginx");
+    let p = Proc { child, name: "nginx", log, _dir: None };
+    assert!(wait_port(port, Duration::from_secs(10)), "nginx did not listen on {port}: {}", p.log_text());
+    (p, dir)
+}
+
+/// Runs `workers` client loops against `port` until `stop` is set; each loop
+/// keeps its connection alive and also opens new ones. Returns (ok, failed, last errors).
+pub async fn load_loop(
+    port: u16,
+    workers: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (u64, u64, Vec<String>) {
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let stop = Arc::clone(&stop);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut errors) = (0u64, 0u64, Vec::new());
+            let mut sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> = None;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                // Every third request on a fresh connection, the rest keep-alive.
+                if sender.is_none() || (n + w as u64) % 3 == 0 {
+                    sender = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                        Ok(s) => {
+                            match hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(s))
+                                .await
+                            {
+                                Ok((snd, conn)) => {
+                                    tokio::spawn(conn);
+                                    Some(snd)
+                                }
+                                Err(e) => {
+                                    failed += 1;
+                                    errors.push(format!("handshake: {e}"));
+                                    None
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            errors.push(format!("connect: {e}"));
+                            None
+                        }
+                    };
+                }
+                let Some(s) = sender.as_mut() else { continue };
+                let req =
+                    Request::get("/").header("host", "load").body(Full::new(Bytes::new())).expect("req");
+                match tokio::time::timeout(Duration::from_secs(10), s.send_request(req)).await {
+                    Ok(Ok(resp)) => {
+                        let status = resp.status().as_u16();
+                        let body = resp.into_body().collect().await.map(|c| c.to_bytes());
+                        if status == 200 && body.is_ok() {
+                            ok += 1;
+                        } else {
+                            failed += 1;
+                            errors.push(format!("status {status}"));
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        failed += 1;
+                        errors.push(format!("request: {e}"));
+                        sender = None;
+                    }
+                    Err(_) => {
+                        failed += 1;
+                        errors.push("timeout".into());
+                        sender = None;
+                    }
+                }
+            }
+            (ok, failed, errors)
+        }));
+    }
+    let (mut ok, mut failed, mut errors) = (0, 0, Vec::new());
+    for t in tasks {
+        if let Ok((o, f, e)) = t.await {
+            ok += o;
+            failed += f;
+            errors.extend(e.into_iter().take(5));
+        }
+    }
+    (ok, failed, errors)
+}

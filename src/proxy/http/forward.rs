@@ -199,7 +199,10 @@ pub async fn forward(
 
     let retry_on = &be.cfg.retry_on;
     let l7 = retry_on.needs_l7_buffer() && !opts.l7_retry_disabled && !upgrade;
-    let mut body_slot = if l7 && body.size_hint().upper().is_some_and(|n| n <= MAX_RETRY_BODY) {
+    let mut body_slot = if body.is_end_stream() {
+        // No body: the request can always be sent again.
+        BodySlot::Replayable(Bytes::new())
+    } else if l7 && body.size_hint().upper().is_some_and(|n| n <= MAX_RETRY_BODY) {
         match body.collect().await {
             Ok(collected) => BodySlot::Replayable(collected.to_bytes()),
             Err(_) => return (be.errors.response(400), report_with(report, *b"CR")),
@@ -230,13 +233,31 @@ pub async fn forward(
         }
         let srv = &be.servers[idx];
         report.server = Some(srv.cfg.name.clone());
-        let Some(body) = body_slot.take() else {
-            return (be.errors.response(503), report_with(report, *b"SC"));
-        };
         let session = srv.state.counters.open_session();
-        srv.state.counters.http_requests.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let outcome = send(srv, head.request(body), be).await;
+        // Connect before touching the body, so a connection failure leaves a
+        // streamed body unread and the request can still be retried.
+        let outcome = match acquire(srv, be).await {
+            Err(failure) => Err(failure),
+            Ok((sender, reused, connect_ms)) => match body_slot.take() {
+                None => return (be.errors.response(503), report_with(report, *b"SC")),
+                Some(body) => {
+                    srv.state.counters.http_requests.fetch_add(1, Ordering::Relaxed);
+                    let idempotent =
+                        matches!(head.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+                    send(
+                        srv,
+                        be,
+                        sender,
+                        reused,
+                        connect_ms,
+                        head.request(body),
+                        idempotent && body_slot.replayable(),
+                    )
+                    .await
+                }
+            },
+        };
         match outcome {
             Ok((mut resp, sender, connect_ms)) => {
                 report.connect_ms = connect_ms;
@@ -355,24 +376,43 @@ fn add_forwarded_for(headers: &mut HeaderMap, ff: &ForwardFor, conn: &ConnInfo) 
     }
 }
 
-/// Sends on a pooled connection if one is idle, else on a new one.
+/// A connection to the server: an idle pooled one, else a new one.
+async fn acquire(
+    srv: &BackendServer,
+    be: &Backend,
+) -> Result<(SendRequest<ProxyBody>, bool, i64), SendFailure> {
+    if let Some(sender) = srv.pool.take() {
+        return Ok((sender, true, 0));
+    }
+    let started = std::time::Instant::now();
+    let sender = connect(srv, be).await?;
+    Ok((sender, false, started.elapsed().as_millis() as i64))
+}
+
+/// Sends the request. A pooled connection the server closed while idle is
+/// replaced by a new one transparently; if it failed after the request left,
+/// an idempotent bodiless request counts as a connection failure (retryable).
 async fn send(
     srv: &BackendServer,
-    mut req: Request<ProxyBody>,
     be: &Backend,
+    mut sender: SendRequest<ProxyBody>,
+    reused: bool,
+    connect_ms: i64,
+    req: Request<ProxyBody>,
+    replayable: bool,
 ) -> Result<(Response<Incoming>, SendRequest<ProxyBody>, i64), SendFailure> {
     let server_timeout = be.cfg.timeouts.server;
-    if let Some(mut sender) = srv.pool.take() {
-        match with_timeout(server_timeout, sender.try_send_request(req)).await {
-            Ok(Ok(resp)) => return Ok((resp, sender, 0)),
-            Ok(Err(mut e)) => match e.take_message() {
-                // Not sent (the server closed the idle connection): use a new one.
-                Some(unsent) => req = unsent,
-                None => return Err(classify(e.error())),
-            },
-            Err(()) => return Err(SendFailure::Timeout),
-        }
-    }
+    let req = match with_timeout(server_timeout, sender.try_send_request(req)).await {
+        Ok(Ok(resp)) => return Ok((resp, sender, connect_ms)),
+        Ok(Err(mut e)) => match e.take_message() {
+            Some(unsent) if reused => unsent,
+            _ if reused && replayable => {
+                return Err(SendFailure::Connect(format!("reused connection failed: {}", e.error())))
+            }
+            _ => return Err(classify(e.error())),
+        },
+        Err(()) => return Err(SendFailure::Timeout),
+    };
     let started = std::time::Instant::now();
     let mut sender = connect(srv, be).await?;
     let connect_ms = started.elapsed().as_millis() as i64;
