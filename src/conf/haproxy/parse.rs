@@ -153,7 +153,11 @@ impl<'f> Parser<'f> {
                 );
             } else {
                 let bind_words = words[2..].to_vec();
-                let mut warnings = Vec::new();
+                // HAProxy 2.6 refuses this 1.x form; Lanai still reads old configs.
+                let mut warnings = vec![format!(
+                    "address on the '{}' line is a legacy form (HAProxy 2.6 refuses it): prefer 'bind {addr}'",
+                    words[0]
+                )];
                 match draft.bind(&bind_words, line, &self.state, &mut warnings) {
                     Ok(()) => {}
                     Err(e) => self.error(line, format!("'{} {}' : {e}", words[0], addr)),
