@@ -1,8 +1,10 @@
 //! haproxy.cfg: the typed model and its parser.
 
 mod acl;
+mod backend;
 mod bind;
 mod files;
+mod global;
 mod lexer;
 pub mod model;
 mod parse;
