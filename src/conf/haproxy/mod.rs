@@ -8,6 +8,8 @@ mod global;
 mod lexer;
 pub mod model;
 mod parse;
+#[cfg(test)]
+mod parse_tests;
 mod proxy;
 mod rules;
 mod server;
