@@ -302,3 +302,119 @@ pub(super) fn parse_tcp_check(args: &[String]) -> Result<TcpCheckStep, String> {
         other => Err(format!("unsupported 'tcp-check' action '{other}'")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn w(text: &str) -> Vec<String> {
+        super::super::lexer::split_line(text).expect("splits")
+    }
+
+    #[test]
+    fn balance_algorithms() {
+        assert_eq!(parse_balance(&w("roundrobin")), Ok(Balance::RoundRobin));
+        assert_eq!(parse_balance(&w("static-rr")), Ok(Balance::StaticRr));
+        assert_eq!(parse_balance(&w("first")), Ok(Balance::First));
+        assert_eq!(parse_balance(&w("source")), Ok(Balance::Source));
+        assert_eq!(
+            parse_balance(&w("uri whole len 10 depth 3")),
+            Ok(Balance::Uri { whole: true, len: Some(10), depth: Some(3) })
+        );
+        assert_eq!(parse_balance(&w("url_param uid")), Ok(Balance::UrlParam("uid".into())));
+        assert_eq!(parse_balance(&w("hdr(Host)")), Ok(Balance::Hdr("host".into())));
+        assert_eq!(parse_balance(&w("random")), Ok(Balance::Random { draws: 2 }));
+        assert_eq!(parse_balance(&w("random(5)")), Ok(Balance::Random { draws: 5 }));
+        assert_eq!(parse_balance(&w("rdp-cookie")), Err("unsupported balance algorithm 'rdp-cookie'".into()));
+        assert!(parse_balance(&w("leastconn extra")).is_err());
+    }
+
+    #[test]
+    fn retry_on_keywords() {
+        let all = parse_retry_on(&w("all-retryable-errors")).expect("valid");
+        assert!(all.conn_failure && all.empty_response && all.junk_response && all.response_timeout);
+        assert!(all.zero_rtt_rejected);
+        assert_eq!(all.statuses, [500, 502, 503, 504]);
+        let some = parse_retry_on(&w("conn-failure 404 425")).expect("valid");
+        assert_eq!(some.statuses, [404, 425]);
+        assert!(!some.needs_l7_buffer() || !some.statuses.is_empty());
+        assert_eq!(parse_retry_on(&w("none")), Ok(RetryOn::default()));
+        assert!(parse_retry_on(&w("none 404")).is_err());
+        assert_eq!(parse_retry_on(&w("418")), Err("unknown 'retry-on' keyword '418'".into()));
+    }
+
+    #[test]
+    fn cookie_options() {
+        let cookie = parse_cookie(&w(
+            "SERVERID insert indirect nocache httponly secure domain .a.com domain .b.com maxidle 30m maxlife 8h preserve postonly attr SameSite=Strict",
+        ))
+        .expect("valid");
+        assert_eq!(cookie.mode, CookieMode::Insert);
+        assert!(
+            cookie.indirect
+                && cookie.nocache
+                && cookie.httponly
+                && cookie.secure
+                && cookie.preserve
+                && cookie.postonly
+        );
+        assert_eq!(cookie.domains, [".a.com", ".b.com"]);
+        assert_eq!(cookie.maxidle, Some(Duration::from_secs(1800)));
+        assert_eq!(cookie.maxlife, Some(Duration::from_secs(8 * 3600)));
+        assert_eq!(cookie.attrs, ["SameSite=Strict"]);
+        assert_eq!(parse_cookie(&w("JSESSIONID prefix")).expect("valid").mode, CookieMode::Prefix);
+        assert_eq!(parse_cookie(&w("S rewrite")).expect("valid").mode, CookieMode::Rewrite);
+        assert!(parse_cookie(&w("S")).unwrap_err().contains("needs a mode"));
+        assert!(parse_cookie(&w("S insert rewrite")).is_err());
+        assert!(parse_cookie(&w("S insert bogus")).unwrap_err().contains("'bogus'"));
+    }
+
+    #[test]
+    fn http_check_rules() {
+        let mut check = HttpCheck::default();
+        parse_http_check(
+            &mut check,
+            &w("send meth GET uri /health ver HTTP/1.1 hdr Host example.com body ping"),
+        )
+        .expect("valid");
+        assert_eq!(
+            (check.method.as_str(), check.uri.as_str(), check.version.as_str()),
+            ("GET", "/health", "HTTP/1.1")
+        );
+        assert_eq!(check.headers, [("Host".to_string(), "example.com".to_string())]);
+        assert_eq!(check.body.as_deref(), Some("ping"));
+        parse_http_check(&mut check, &w("expect ! status 200-299,304")).expect("valid");
+        assert_eq!(
+            check.expect,
+            Some(HttpExpect { negated: true, kind: HttpExpectKind::Status(vec![(200, 299), (304, 304)]) })
+        );
+        assert!(parse_http_check(&mut check, &w("expect string ok")).unwrap_err().contains("only one"));
+        let mut fresh = HttpCheck::default();
+        assert!(parse_http_check(&mut fresh, &w("expect status abc")).is_err());
+        assert!(parse_http_check(&mut fresh, &w("disable-on-404")).unwrap_err().contains("'disable-on-404'"));
+    }
+
+    #[test]
+    fn tcp_check_steps() {
+        assert_eq!(
+            parse_tcp_check(&w("connect port 443 ssl send-proxy")),
+            Ok(TcpCheckStep::Connect { port: Some(443), ssl: true, send_proxy: true })
+        );
+        assert_eq!(parse_tcp_check(&w("send-binary 0d0A")), Ok(TcpCheckStep::SendBinary(vec![0x0d, 0x0a])));
+        assert_eq!(
+            parse_tcp_check(&w("expect binary 2b4f4b")),
+            Ok(TcpCheckStep::Expect { negated: false, kind: TcpExpect::Binary(b"+OK".to_vec()) })
+        );
+        assert!(matches!(
+            parse_tcp_check(&w("expect ! rstring ^-ERR")),
+            Ok(TcpCheckStep::Expect { negated: true, kind: TcpExpect::Rstring(_) })
+        ));
+        assert_eq!(
+            parse_tcp_check(&w("comment redis check")),
+            Ok(TcpCheckStep::Comment("redis check".into()))
+        );
+        assert!(parse_tcp_check(&w("send-binary abc")).is_err());
+        assert!(parse_tcp_check(&w("connect addr 1.2.3.4")).is_err());
+    }
+}
