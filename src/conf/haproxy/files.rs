@@ -65,8 +65,10 @@ pub fn check_files(config: &Config, file: &str) -> Vec<Diagnostic> {
             }
         }
     }
-    // Bind lines of one `bind` share a line; report each problem once.
-    diags.dedup();
+    // Addresses of one `bind` share a line, and every proxy after a `defaults`
+    // shares its errorfiles: report each problem once.
+    let mut seen = std::collections::HashSet::new();
+    diags.retain(|d| seen.insert((d.line, d.message.clone())));
     diags.sort_by_key(|d| d.line);
     diags
 }

@@ -1,10 +1,12 @@
 //! `defaults`, `frontend`, `backend` and `listen` sections: one `Draft` per
 //! section while it is read, turned into a model `Proxy` by `finalize`.
 
-use super::acl::{parse_acl_expr, parse_condition, AclTable};
+use super::acl::{parse_acl_expr, parse_condition, parse_net, AclTable};
+use super::backend::{parse_balance, parse_cookie, parse_http_check, parse_retry_on, parse_tcp_check};
 use super::bind::{parse_bind, BindEnv};
+use super::global::{parse_log, LogLine};
 use super::model::*;
-use super::parse::{parse_forwardfor, parse_log, Finding, GlobalState, LogLine};
+use super::parse::{Finding, GlobalState};
 use super::rules::{
     parse_http_request, parse_http_response, parse_redirect, parse_tcp_request, RuleCtx, TcpRequest,
 };
@@ -362,7 +364,10 @@ pub(super) fn proxy_keyword(
                 },
             }
         }
-        "http-check" => parse_http_check(draft, args, line)?,
+        "http-check" => {
+            draft.http_check_line.get_or_insert(line);
+            parse_http_check(&mut draft.http_check, args)?
+        }
         "tcp-check" => draft.tcp_steps.push(parse_tcp_check(args)?),
         "stats" => parse_stats(draft, args, warnings, &mut nbsrv)?,
         "capture"
@@ -436,174 +441,6 @@ fn parse_timeout(timeouts: &mut Timeouts, args: &[String]) -> Result<(), String>
     let duration = parse_time(value).map_err(|e| format!("'timeout {name}': {e}"))?;
     *slot = (!duration.is_zero()).then_some(duration);
     Ok(())
-}
-
-fn parse_retry_on(args: &[String]) -> Result<RetryOn, String> {
-    if args.is_empty() {
-        return Err("'retry-on' expects at least one keyword".into());
-    }
-    let mut retry = RetryOn::default();
-    for word in args {
-        match word.as_str() {
-            "none" if args.len() == 1 => {}
-            "none" => return Err("'none' must be the only 'retry-on' keyword".into()),
-            "conn-failure" => retry.conn_failure = true,
-            "empty-response" => retry.empty_response = true,
-            "junk-response" => retry.junk_response = true,
-            "response-timeout" => retry.response_timeout = true,
-            "0rtt-rejected" => retry.zero_rtt_rejected = true,
-            "all-retryable-errors" => {
-                retry.conn_failure = true;
-                retry.empty_response = true;
-                retry.junk_response = true;
-                retry.response_timeout = true;
-                retry.zero_rtt_rejected = true;
-                for code in [500, 502, 503, 504] {
-                    if !retry.statuses.contains(&code) {
-                        retry.statuses.push(code);
-                    }
-                }
-            }
-            code @ ("401" | "403" | "404" | "408" | "425" | "500" | "501" | "502" | "503" | "504") => {
-                let code: u16 = code.parse().map_err(|_| format!("invalid status '{code}'"))?;
-                if !retry.statuses.contains(&code) {
-                    retry.statuses.push(code);
-                }
-            }
-            other => return Err(format!("unknown 'retry-on' keyword '{other}'")),
-        }
-    }
-    Ok(retry)
-}
-
-fn parse_balance(args: &[String]) -> Result<Balance, String> {
-    let (algo, rest) = args.split_first().ok_or("'balance' expects an algorithm")?;
-    let no_rest = |b: Balance| {
-        if rest.is_empty() {
-            Ok(b)
-        } else {
-            Err(format!("unexpected '{}' after 'balance {algo}'", rest[0]))
-        }
-    };
-    match algo.as_str() {
-        "roundrobin" => no_rest(Balance::RoundRobin),
-        "static-rr" => no_rest(Balance::StaticRr),
-        "leastconn" => no_rest(Balance::LeastConn),
-        "first" => no_rest(Balance::First),
-        "source" => no_rest(Balance::Source),
-        "random" => match rest {
-            [] => Ok(Balance::Random { draws: 2 }),
-            [draws] => Ok(Balance::Random { draws: parse_number("random", draws)? }),
-            _ => Err("'balance random' takes at most one argument".into()),
-        },
-        "uri" => {
-            let (mut whole, mut len, mut depth) = (false, None, None);
-            let mut i = 0;
-            while i < rest.len() {
-                match rest[i].as_str() {
-                    "whole" => whole = true,
-                    option @ ("len" | "depth") => {
-                        let value = rest.get(i + 1).ok_or_else(|| format!("'{option}' expects a number"))?;
-                        let n = Some(parse_number(option, value)?);
-                        if option == "len" {
-                            len = n
-                        } else {
-                            depth = n
-                        }
-                        i += 1;
-                    }
-                    other => return Err(format!("unsupported 'balance uri' option '{other}'")),
-                }
-                i += 1;
-            }
-            Ok(Balance::Uri { whole, len, depth })
-        }
-        "url_param" => match rest {
-            [name] => Ok(Balance::UrlParam(name.clone())),
-            [_, option, ..] => Err(format!("'balance url_param' option '{option}' is not supported")),
-            [] => Err("'balance url_param' expects a parameter name".into()),
-        },
-        other => {
-            if let Some(draws) = other.strip_prefix("random(").and_then(|r| r.strip_suffix(')')) {
-                return no_rest(Balance::Random { draws: parse_number("random", draws)? });
-            }
-            if let Some(header) = other.strip_prefix("hdr(").and_then(|r| r.strip_suffix(')')) {
-                if header.is_empty() {
-                    return Err("'balance hdr()' expects a header name".into());
-                }
-                return match rest {
-                    [] => Ok(Balance::Hdr(header.to_ascii_lowercase())),
-                    _ => Err(format!("'balance hdr' option '{}' is not supported", rest[0])),
-                };
-            }
-            Err(format!("unsupported balance algorithm '{other}'"))
-        }
-    }
-}
-
-fn parse_cookie(args: &[String]) -> Result<CookiePersistence, String> {
-    let (name, rest) = args.split_first().ok_or("'cookie' expects a cookie name")?;
-    let mut mode = None;
-    let mut cookie = CookiePersistence {
-        name: name.clone(),
-        mode: CookieMode::Insert,
-        indirect: false,
-        nocache: false,
-        httponly: false,
-        secure: false,
-        domains: Vec::new(),
-        maxidle: None,
-        maxlife: None,
-        preserve: false,
-        postonly: false,
-        attrs: Vec::new(),
-    };
-    let mut i = 0;
-    while i < rest.len() {
-        let option = rest[i].as_str();
-        let value = || rest.get(i + 1).ok_or_else(|| format!("'cookie' option '{option}' expects a value"));
-        match option {
-            "insert" | "rewrite" | "prefix" => {
-                if mode.is_some() {
-                    return Err("'cookie' accepts only one of insert, rewrite and prefix".into());
-                }
-                mode = Some(match option {
-                    "insert" => CookieMode::Insert,
-                    "rewrite" => CookieMode::Rewrite,
-                    _ => CookieMode::Prefix,
-                });
-            }
-            "indirect" => cookie.indirect = true,
-            "nocache" => cookie.nocache = true,
-            "httponly" => cookie.httponly = true,
-            "secure" => cookie.secure = true,
-            "preserve" => cookie.preserve = true,
-            "postonly" => cookie.postonly = true,
-            "domain" => {
-                cookie.domains.push(value()?.clone());
-                i += 1;
-            }
-            "attr" => {
-                cookie.attrs.push(value()?.clone());
-                i += 1;
-            }
-            "maxidle" | "maxlife" => {
-                let time = Some(parse_time(value()?)?);
-                if option == "maxidle" {
-                    cookie.maxidle = time
-                } else {
-                    cookie.maxlife = time
-                }
-                i += 1;
-            }
-            "dynamic" => return Err("'cookie … dynamic' is not supported".into()),
-            other => return Err(format!("unknown 'cookie' option '{other}'")),
-        }
-        i += 1;
-    }
-    cookie.mode =
-        mode.ok_or("'cookie' needs a mode: insert, rewrite or prefix (passive cookies are not supported)")?;
-    Ok(cookie)
 }
 
 fn parse_server(draft: &mut Draft, args: &[String], line: usize, state: &GlobalState) -> Result<(), String> {
@@ -808,139 +645,6 @@ fn no_keyword(draft: &mut Draft, args: &[String]) -> Result<(), String> {
     }
 }
 
-fn parse_http_check(draft: &mut Draft, args: &[String], line: usize) -> Result<(), String> {
-    draft.http_check_line.get_or_insert(line);
-    let (verb, rest) = args.split_first().ok_or("'http-check' expects 'send' or 'expect'")?;
-    let check = &mut draft.http_check;
-    match verb.as_str() {
-        "send" => {
-            let mut i = 0;
-            while i < rest.len() {
-                let option = rest[i].as_str();
-                let value = |at: usize| {
-                    rest.get(at).cloned().ok_or_else(|| format!("'http-check send {option}' expects a value"))
-                };
-                match option {
-                    "meth" => check.method = value(i + 1)?,
-                    "uri" => check.uri = value(i + 1)?,
-                    "ver" => check.version = value(i + 1)?,
-                    "body" => check.body = Some(value(i + 1)?),
-                    "hdr" => {
-                        check.headers.push((value(i + 1)?, value(i + 2)?));
-                        i += 1;
-                    }
-                    other => return Err(format!("unsupported 'http-check send' option '{other}'")),
-                }
-                i += 2;
-            }
-        }
-        "expect" => {
-            if check.expect.is_some() {
-                return Err("only one 'http-check expect' rule is supported".into());
-            }
-            let (negated, rest) = match rest.split_first() {
-                Some((bang, tail)) if bang == "!" => (true, tail),
-                _ => (false, rest),
-            };
-            let kind = match rest {
-                [kind, value] => match kind.as_str() {
-                    "status" => HttpExpectKind::Status(parse_status_ranges(value)?),
-                    "rstatus" => HttpExpectKind::Rstatus(RegexPat(
-                        regex::Regex::new(value).map_err(|e| format!("invalid regex '{value}': {e}"))?,
-                    )),
-                    "string" => HttpExpectKind::String(value.clone()),
-                    "rstring" => HttpExpectKind::Rstring(RegexPat(
-                        regex::Regex::new(value).map_err(|e| format!("invalid regex '{value}': {e}"))?,
-                    )),
-                    other => return Err(format!("unsupported 'http-check expect' match '{other}'")),
-                },
-                _ => return Err("'http-check expect' expects [!] status|rstatus|string|rstring VALUE".into()),
-            };
-            check.expect = Some(HttpExpect { negated, kind });
-        }
-        other => return Err(format!("unsupported 'http-check' rule '{other}'")),
-    }
-    Ok(())
-}
-
-/// `200`, `200-399`, `200,201,300-399`.
-fn parse_status_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
-    text.split(',')
-        .map(|part| {
-            let bad = || format!("invalid status '{part}' in 'http-check expect status'");
-            match part.split_once('-') {
-                Some((low, high)) => Ok((low.parse().map_err(|_| bad())?, high.parse().map_err(|_| bad())?)),
-                None => {
-                    let code = part.parse().map_err(|_| bad())?;
-                    Ok((code, code))
-                }
-            }
-        })
-        .collect()
-}
-
-fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("'{text}' is not an even-length hexadecimal string"));
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|e| e.to_string()))
-        .collect()
-}
-
-fn parse_tcp_check(args: &[String]) -> Result<TcpCheckStep, String> {
-    let (verb, rest) = args.split_first().ok_or("'tcp-check' expects an action")?;
-    match verb.as_str() {
-        "connect" => {
-            let (mut port, mut ssl, mut send_proxy) = (None, false, false);
-            let mut i = 0;
-            while i < rest.len() {
-                match rest[i].as_str() {
-                    "port" => {
-                        let value = rest.get(i + 1).ok_or("'port' expects a number")?;
-                        port = Some(parse_number("port", value)?);
-                        i += 1;
-                    }
-                    "ssl" => ssl = true,
-                    "send-proxy" => send_proxy = true,
-                    other => return Err(format!("unsupported 'tcp-check connect' option '{other}'")),
-                }
-                i += 1;
-            }
-            Ok(TcpCheckStep::Connect { port, ssl, send_proxy })
-        }
-        "send" => match rest {
-            [data] => Ok(TcpCheckStep::Send(data.as_bytes().to_vec())),
-            _ => Err("'tcp-check send' expects one string".into()),
-        },
-        "send-binary" => match rest {
-            [hex] => Ok(TcpCheckStep::SendBinary(parse_hex(hex)?)),
-            _ => Err("'tcp-check send-binary' expects one hexadecimal string".into()),
-        },
-        "comment" => Ok(TcpCheckStep::Comment(rest.join(" "))),
-        "expect" => {
-            let (negated, rest) = match rest.split_first() {
-                Some((bang, tail)) if bang == "!" => (true, tail),
-                _ => (false, rest),
-            };
-            let kind = match rest {
-                [kind, value] => match kind.as_str() {
-                    "string" => TcpExpect::String(value.clone()),
-                    "rstring" => TcpExpect::Rstring(RegexPat(
-                        regex::Regex::new(value).map_err(|e| format!("invalid regex '{value}': {e}"))?,
-                    )),
-                    "binary" => TcpExpect::Binary(parse_hex(value)?),
-                    other => return Err(format!("unsupported 'tcp-check expect' match '{other}'")),
-                },
-                _ => return Err("'tcp-check expect' expects [!] string|rstring|binary VALUE".into()),
-            };
-            Ok(TcpCheckStep::Expect { negated, kind })
-        }
-        other => Err(format!("unsupported 'tcp-check' action '{other}'")),
-    }
-}
-
 /// `stats enable|uri|refresh|realm|auth|show-node|show-legends|show-desc|hide-version|admin|scope`.
 fn parse_stats(
     draft: &mut Draft,
@@ -1088,4 +792,27 @@ pub(super) fn finalize(
         ));
     }
     (draft.proxy, draft.refs)
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]`.
+pub(super) fn parse_forwardfor(args: &[String]) -> Result<ForwardFor, String> {
+    let mut forward = ForwardFor { header: "X-Forwarded-For".into(), except: None, if_none: false };
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "except" => {
+                let net = args.get(i + 1).ok_or("'except' expects a network")?;
+                forward.except = Some(parse_net(net)?);
+                i += 1;
+            }
+            "header" => {
+                forward.header = args.get(i + 1).ok_or("'header' expects a header name")?.clone();
+                i += 1;
+            }
+            "if-none" => forward.if_none = true,
+            other => return Err(format!("unknown 'option forwardfor' argument '{other}'")),
+        }
+        i += 1;
+    }
+    Ok(forward)
 }

@@ -291,7 +291,7 @@ pub(super) fn build_server(parts: ServerParts, opts: ServerOpts, backend: &str) 
     } else {
         None
     };
-    let check = opts.check.then(|| ServerCheck { ssl: opts.check_ssl || opts.ssl, ..opts.check_params });
+    let check = opts.check.then_some(ServerCheck { ssl: opts.check_ssl || opts.ssl, ..opts.check_params });
     Ok(Server {
         line: parts.line,
         name: parts.name,
