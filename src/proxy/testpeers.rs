@@ -35,6 +35,10 @@ impl Drop for Peer {
 }
 
 impl Peer {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
