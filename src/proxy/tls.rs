@@ -12,6 +12,7 @@
 //! default, so nothing depends on which crate installed one first.
 
 mod client;
+mod der;
 mod pem;
 mod provider;
 mod server;

@@ -158,11 +158,11 @@ async fn tunnel_timeout_supersedes_client_and_server() {
     let opts = RelayOptions {
         client_timeout: Some(Duration::from_millis(100)),
         server_timeout: Some(Duration::from_millis(100)),
-        tunnel_timeout: Some(Duration::from_millis(600)),
+        tunnel_timeout: Some(Duration::from_millis(1500)),
         ..RelayOptions::default()
     };
     let relay = tokio::spawn(relay_tcp(proxy_c, proxy_s, opts));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     client.write_all(b"still here").await.expect("write");
     let mut buf = [0u8; 10];
     backend.read_exact(&mut buf).await.expect("tunnel still open after the client timeout");
@@ -176,7 +176,7 @@ async fn counters_update_while_running_and_nolinger_resets() {
     let from_server = Arc::new(AtomicU64::new(0));
     let opts = RelayOptions {
         nolinger: true,
-        tunnel_timeout: Some(Duration::from_millis(400)),
+        tunnel_timeout: Some(Duration::from_millis(1000)),
         bytes_from_client: from_client.clone(),
         bytes_from_server: from_server.clone(),
         ..RelayOptions::default()

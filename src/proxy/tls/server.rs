@@ -8,7 +8,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use super::{pem, provider, TlsError};
+use super::{der, pem, provider, TlsError};
 use crate::conf::haproxy::model::{BindTls, TlsDefaults, Verify};
 
 /// Builds the rustls config for a TLS `bind`. Settings on the bind line win
@@ -43,7 +43,7 @@ pub fn server_config(bind: &BindTls, defaults: &TlsDefaults) -> Result<Arc<Serve
 }
 
 /// Picks the certificate for a ClientHello as HAProxy does: the SNI matched
-/// against the certificates' SAN DNS names, exactly first, then by wildcard
+/// against the certificates' SAN DNS names and subject CNs, exactly first, then by wildcard
 /// (`*.example.com` covers one label), and the first certificate loaded when
 /// nothing matches or no SNI was sent.
 ///
@@ -118,7 +118,14 @@ fn certified_key(
         let leaf = &bundle.chain[0];
         let ee = webpki::EndEntityCert::try_from(leaf)
             .map_err(|e| TlsError::BadCertificate { path: file.to_path_buf(), reason: format!("{e:?}") })?;
-        ee.valid_dns_names().map(str::to_string).collect::<Vec<_>>()
+        // HAProxy indexes the subject CNs too, not only the SAN DNS names.
+        let mut names: Vec<String> = ee.valid_dns_names().map(str::to_string).collect();
+        for cn in der::common_names(ee.subject()) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&cn)) {
+                names.push(cn);
+            }
+        }
+        names
     };
     let signing = provider
         .key_provider

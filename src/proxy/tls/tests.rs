@@ -54,6 +54,10 @@ cat server.test.crt int.pem server.test.key > server.pem
 openssl ecparam -name prime256v1 -genkey -noout -out client.key
 leaf client DNS:client.test root
 cat client.crt client.key > client.pem
+# cn-only.test: self-signed, subject CN only, no SAN.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cn.key -out cn.crt -days 30 \
+  -subj "/CN=cn-only.test" 2>/dev/null
+cat cn.crt cn.key > cn.pem
 # Broken inputs.
 cat a.test.crt b.test.key > mismatch.pem
 echo hello > garbage.pem
@@ -171,9 +175,10 @@ fn client(certs: &Certs, verify: bool) -> Arc<rustls::ClientConfig> {
 #[tokio::test]
 async fn sni_selects_exact_wildcard_then_default() {
     let Some(c) = certs() else { return };
-    let cfg = bind(vec![c.path("a.pem"), c.path("b.pem"), c.path("certs.d")]);
+    let cfg = bind(vec![c.path("a.pem"), c.path("b.pem"), c.path("certs.d"), c.path("cn.pem")]);
     let addr = serve(server_config(&cfg, &TlsDefaults::default()).expect("server config")).await;
     let cases = [
+        (Some("cn-only.test"), "cn"), // subject CN, as HAProxy indexes it
         (Some("a.test"), "a.test"),
         (Some("A.Test"), "a.test"),
         (Some("b.test"), "b.test"),
@@ -399,4 +404,56 @@ async fn client_config_against_haproxy() {
     mtls.crt = Some(c.path("client.pem"));
     let r = get(p2, &mtls).await;
     assert!(ok(&r, "mtls-ok"), "{r:?}");
+}
+
+/// HAProxy as the TLS client of our server (`server … ssl verify required
+/// sni … crt … alpn …`): it verifies our chain, gets the certificate for its
+/// SNI, and its client certificate passes our `verify required`.
+#[tokio::test]
+async fn haproxy_as_client_of_our_server() {
+    let Some(c) = certs() else { return };
+    if testpeers::haproxy_bin().is_none() {
+        eprintln!("haproxy not installed: skipping");
+        return;
+    }
+    let mut cfg = bind(vec![c.path("b.pem"), c.path("a.pem")]);
+    cfg.alpn = vec!["h2".into(), "http/1.1".into()];
+    cfg.ca_file = Some(c.path("root.pem"));
+    cfg.verify = Verify::Required;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let ours = listener.local_addr().expect("addr");
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(server_config(&cfg, &TlsDefaults::default()).expect("server"));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let conn = tls.get_ref().1;
+                let line = format!(
+                    "sni={} alpn={} client_certs={}\n",
+                    conn.server_name().unwrap_or("-"),
+                    String::from_utf8_lossy(conn.alpn_protocol().unwrap_or(b"-")),
+                    conn.peer_certificates().map_or(0, |c| c.len()),
+                );
+                let _ = tls.write_all(line.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    let port = testpeers::free_port();
+    let root = c.path("root.pem").display().to_string();
+    let client_pem = c.path("client.pem").display().to_string();
+    let hcfg = format!(
+        "global\n  maxconn 100\n\
+         defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         listen to_ours\n  bind 127.0.0.1:{port}\n\
+         \x20 server s {ours} ssl verify required ca-file {root} sni str(x.b.test) crt {client_pem} alpn h2\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _haproxy = testpeers::start_haproxy(dir.path(), &hcfg, &[port]).expect("haproxy did not start");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    assert_eq!(out, "sni=x.b.test alpn=h2 client_certs=1\n");
 }
