@@ -113,6 +113,21 @@ pub struct LogTarget {
     pub facility: Facility,
     /// Most verbose level sent (`info` when not given).
     pub max_level: Level,
+    /// `format raw|short|rfc3164` (`rfc3164` when not given).
+    pub format: LogFormat,
+}
+
+/// How a `log` target frames each line. HAProxy's default, `rfc3164`, applies
+/// to every destination, stdout included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss tag[pid]: message`.
+    #[default]
+    Rfc3164,
+    /// `<PRI>message`.
+    Short,
+    /// The message alone.
+    Raw,
 }
 
 #[derive(Debug, Clone, PartialEq)]
