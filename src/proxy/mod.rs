@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod state;
+pub mod stats;
 
 #[cfg(test)]
 pub(crate) mod testutil;
