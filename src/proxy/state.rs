@@ -117,7 +117,17 @@ pub struct ServerState {
     /// Times the server went down (`chkdown`).
     pub down_transitions: AtomicU64,
     pub failed_checks: AtomicU64,
+    /// HAProxy's check health counter (0 ..= rise+fall-1; UP when >= rise), or
+    /// `UNCHECKED` before the first check. Kept here so it survives a reload.
+    pub check_health: AtomicU32,
+    /// When the server last went DOWN (for `downtime`), if it is down now.
+    pub down_since: Mutex<Option<Instant>>,
+    /// Total time spent DOWN before `down_since` (stats `downtime`).
+    pub downtime_secs: AtomicU64,
 }
+
+/// `ServerState::check_health` before any check ran.
+pub const UNCHECKED: u32 = u32::MAX;
 
 impl ServerState {
     pub fn new(backend: &str, name: &str, weight: u32, checked: bool) -> Self {
@@ -135,6 +145,9 @@ impl ServerState {
             counters: Arc::new(Counters::default()),
             down_transitions: AtomicU64::new(0),
             failed_checks: AtomicU64::new(0),
+            check_health: AtomicU32::new(UNCHECKED),
+            down_since: Mutex::new(None),
+            downtime_secs: AtomicU64::new(0),
         }
     }
 
@@ -152,6 +165,15 @@ impl ServerState {
         if old != health as u8 {
             if health == Health::Down {
                 self.down_transitions.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Ok(mut since) = self.down_since.lock() {
+                match (health, since.take()) {
+                    (Health::Down, prev) => *since = Some(prev.unwrap_or_else(Instant::now)),
+                    (_, Some(t)) => {
+                        self.downtime_secs.fetch_add(t.elapsed().as_secs(), Ordering::Relaxed);
+                    }
+                    (_, None) => {}
+                }
             }
             if let Ok(mut t) = self.last_change.lock() {
                 *t = Instant::now();
@@ -185,6 +207,25 @@ impl ServerState {
 
     pub fn set_weight(&self, weight: u32) {
         self.weight.store(weight, Ordering::Release);
+    }
+
+    /// HAProxy's check health counter for a server checked with `rise`/`fall`:
+    /// before the first check a server is UP with health = rise (one failure
+    /// takes it down), unless it is already known DOWN.
+    pub fn check_health(&self, rise: u32, fall: u32) -> u32 {
+        let max = (rise + fall).saturating_sub(1).max(1);
+        match self.check_health.load(Ordering::Acquire) {
+            UNCHECKED if self.health() == Health::Down => 0,
+            UNCHECKED => rise.min(max),
+            h => h.min(max),
+        }
+    }
+
+    /// Seconds spent DOWN so far (stats `downtime`).
+    pub fn downtime(&self) -> u64 {
+        let past = self.downtime_secs.load(Ordering::Relaxed);
+        let now = self.down_since.lock().ok().and_then(|s| s.map(|t| t.elapsed().as_secs())).unwrap_or(0);
+        past + now
     }
 
     /// May take new, non-persistent traffic: healthy, ready, weight > 0.

@@ -1,0 +1,1 @@
+//! The HTML stats page (placeholder while being written).
