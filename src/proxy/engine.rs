@@ -20,12 +20,19 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::health::{self, CheckTarget, HealthTasks, LogSink};
 use super::http::body::ProxyBody;
 use super::http::samples::ConnInfo;
 use super::http::{serve as http_serve, RequestEnv, RequestLog};
-use super::state::StateRegistry;
+use super::log::{
+    format_connect, format_httplog, format_httplog_clf, format_tcplog, HttpLogRecord, TcpLogRecord,
+};
+use super::relay::{relay_tcp, RelayOptions, RelayStats};
+use super::state::{Counters, StateRegistry};
+use super::stats::StatsContext;
 use super::tables::{self, Backend, BackendServer, Frontend, Tables, TlsBuilder};
-use crate::conf::haproxy::{self, Config, Mode};
+use super::{proxy_protocol, tls};
+use crate::conf::haproxy::{self, Config, Level, Mode};
 use crate::conf::{has_errors, Diagnostic};
 
 /// What every connection task shares.
@@ -33,6 +40,7 @@ pub struct Shared {
     pub tables: ArcSwap<Tables>,
     pub registry: Arc<StateRegistry>,
     pub stopping: watch::Receiver<bool>,
+    pub started: Instant,
     active: AtomicUsize,
     idle: Notify,
 }
@@ -58,71 +66,134 @@ impl Shared {
         self.active.load(Ordering::Acquire)
     }
 
-    /// Writes the log line of an HTTP request (HAProxy's httplog format).
+    /// Writes the log line of an HTTP request (`option httplog`, HAProxy's format).
     pub fn log_http(&self, log: &RequestLog, bytes: u64) {
-        tracing::info!(
-            target: "lanai::traffic",
-            "{} {}/{} {} {} {} {} \"{}\"",
-            log.frontend,
-            log.backend,
-            log.server,
-            log.started.elapsed().as_millis(),
-            log.status,
-            bytes,
-            String::from_utf8_lossy(&log.report.termination),
-            log.request_line
-        );
+        let fe = &log.fe;
+        let opts = &fe.cfg.options;
+        if fe.logger.is_empty() || !opts.httplog {
+            return;
+        }
+        let conn_count = |c: &Counters| c.current() as u32;
+        let (beconn, srv_conn) = self
+            .tables
+            .load()
+            .backends
+            .get(&log.backend)
+            .map(|be| {
+                let srv = be.servers.iter().find(|s| s.cfg.name == log.server);
+                (conn_count(&be.counters), srv.map_or(0, |s| conn_count(&s.state.counters)))
+            })
+            .unwrap_or((0, 0));
+        let r = &log.report;
+        let tr_server = if r.response_ms >= 0 { (r.response_ms - r.connect_ms.max(0)).max(0) } else { -1 };
+        let t = r.termination;
+        let record = HttpLogRecord {
+            client: log.conn.client,
+            accept_date: log.accept_date,
+            frontend: fe.cfg.name.clone(),
+            frontend_tls: log.conn.tls,
+            backend: log.backend.clone(),
+            server: log.server.clone(),
+            tr: 0,
+            tw: if r.connect_ms >= 0 || log.server != "<NOSRV>" { 0 } else { -1 },
+            tc: r.connect_ms,
+            tr_server,
+            ta: log.started.elapsed().as_millis() as i64,
+            status: log.status,
+            bytes_read: bytes + log.head_bytes,
+            captured_request_cookie: None,
+            captured_response_cookie: None,
+            termination_state: [t[0], t[1], b'-', b'-'],
+            actconn: self.active_connections() as u32,
+            feconn: conn_count(&fe.counters),
+            beconn,
+            srv_conn,
+            retries: r.retries,
+            redispatched: r.redispatched,
+            srv_queue: 0,
+            backend_queue: 0,
+            request_line: log.request_line.clone(),
+        };
+        let line = if opts.httplog_clf { format_httplog_clf(&record) } else { format_httplog(&record) };
+        fe.logger.log(Level::Info, None, &line);
     }
 
-    /// Writes the log line of a tcp-mode session.
-    #[allow(clippy::too_many_arguments)]
-    pub fn log_tcp(
-        &self,
-        frontend: &str,
-        backend: &str,
-        server: &str,
-        conn: &ConnInfo,
-        accepted: Instant,
-        bytes: u64,
-        termination: [u8; 2],
-    ) {
-        tracing::info!(
-            target: "lanai::traffic",
-            "{}:{} {} {}/{} {} {} {}",
-            conn.client.ip(),
-            conn.client.port(),
-            frontend,
-            backend,
-            server,
-            accepted.elapsed().as_millis(),
-            bytes,
-            String::from_utf8_lossy(&termination)
-        );
+    /// Writes the log line of a tcp-mode session (`option tcplog`).
+    pub fn log_tcp(&self, fe: &Frontend, session: &TcpSession<'_>) {
+        let opts = &fe.cfg.options;
+        if fe.logger.is_empty() || !opts.tcplog || (opts.dontlognull && session.bytes_from_client == 0) {
+            return;
+        }
+        let record = TcpLogRecord {
+            client: session.conn.client,
+            accept_date: session.accept_date,
+            frontend: fe.cfg.name.clone(),
+            frontend_tls: session.conn.tls,
+            backend: session.backend.to_string(),
+            server: session.server.to_string(),
+            tw: if session.connect_ms >= 0 { 0 } else { -1 },
+            tc: session.connect_ms,
+            tt: session.accepted.elapsed().as_millis() as i64,
+            bytes_read: session.bytes_to_client,
+            termination_state: session.termination,
+            actconn: self.active_connections() as u32,
+            feconn: fe.counters.current() as u32,
+            beconn: 0,
+            srv_conn: 0,
+            retries: session.retries,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+        };
+        fe.logger.log(Level::Info, None, &format_tcplog(&record));
     }
 
-    /// Relays a tcp-mode session; returns the bytes sent to the client.
+    /// HAProxy's "Connect from" line, for proxies that log without httplog/tcplog.
+    fn log_connect(&self, fe: &Frontend, conn: &ConnInfo) {
+        let opts = &fe.cfg.options;
+        if fe.logger.is_empty() || opts.httplog || opts.tcplog || opts.dontlognull {
+            return;
+        }
+        let line = format_connect(conn.client, conn.local, &fe.cfg.name, fe.cfg.mode == Mode::Http);
+        fe.logger.log(Level::Info, None, &line);
+    }
+
+    fn stats_context(&self) -> StatsContext {
+        let config = Arc::clone(&self.tables.load().config);
+        let node = config.global.node.clone().unwrap_or_else(hostname);
+        StatsContext {
+            config,
+            registry: Arc::clone(&self.registry),
+            started: self.started,
+            pid: std::process::id(),
+            node,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// Relays a tcp-mode session with splice(2); counts bytes both ways.
     pub async fn relay(
         &self,
-        mut client: TcpStream,
-        mut server: TcpStream,
+        client: TcpStream,
+        server: TcpStream,
         fe: &Frontend,
         be: &Backend,
         srv: &BackendServer,
-    ) -> u64 {
-        let idle = be.cfg.timeouts.tunnel.or(be.cfg.timeouts.server).or(fe.cfg.timeouts.client);
-        let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
-        let (up, down) = match idle {
-            Some(t) => match tokio::time::timeout(t, copy).await {
-                Ok(Ok(v)) => v,
-                _ => (0, 0),
-            },
-            None => copy.await.unwrap_or((0, 0)),
+    ) -> RelayStats {
+        let t = &be.cfg.timeouts;
+        let opts = RelayOptions {
+            client_timeout: fe.cfg.timeouts.client,
+            server_timeout: t.server,
+            tunnel_timeout: t.tunnel,
+            nolinger: fe.cfg.options.nolinger || be.cfg.options.nolinger,
+            ..RelayOptions::default()
         };
+        let stats = relay_tcp(client, server, opts).await;
         for c in [&fe.counters, &be.counters, &srv.state.counters] {
-            c.bytes_in.fetch_add(up, Ordering::Relaxed);
-            c.bytes_out.fetch_add(down, Ordering::Relaxed);
+            c.bytes_in.fetch_add(stats.bytes_from_client, Ordering::Relaxed);
+            c.bytes_out.fetch_add(stats.bytes_from_server, Ordering::Relaxed);
         }
-        down
+        stats
     }
 
     /// Serves the stats page when the request is for a backend's `stats uri`.
@@ -138,7 +209,13 @@ impl Shared {
 
     /// The Prometheus exporter's answer.
     pub fn prometheus(&self) -> http::Response<ProxyBody> {
-        super::http::errors::default_page(503).to_response()
+        let text = super::stats::prometheus(&self.stats_context());
+        let mut resp = http::Response::new(ProxyBody::full(text));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        resp
     }
 }
 
@@ -148,23 +225,27 @@ struct ConfigTls;
 impl TlsBuilder for ConfigTls {
     fn server(
         &self,
-        _cfg: &Config,
+        cfg: &Config,
         bind: &haproxy::Bind,
     ) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
         match &bind.tls {
             None => Ok(None),
-            Some(_) => Err("TLS termination is not available in this build".into()),
+            Some(t) => {
+                tls::server_config(t, &cfg.global.ssl_default_bind).map(Some).map_err(|e| e.to_string())
+            }
         }
     }
 
     fn client(
         &self,
-        _cfg: &Config,
+        cfg: &Config,
         server: &haproxy::Server,
     ) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
         match &server.tls {
             None => Ok(None),
-            Some(_) => Err("TLS to servers is not available in this build".into()),
+            Some(t) => {
+                tls::client_config(t, &cfg.global.ssl_default_server).map(Some).map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -177,6 +258,9 @@ pub struct Engine {
     stop_tx: watch::Sender<bool>,
     /// Serialises reloads (SIGHUP and the control socket may race).
     reload_lock: tokio::sync::Mutex<()>,
+    /// Health checks of the live configuration; replaced on reload (state
+    /// stays in the registry, so health carries over).
+    health: Mutex<Vec<HealthTasks>>,
 }
 
 /// Reads, parses and checks a configuration file.
@@ -213,6 +297,7 @@ impl Engine {
             tables: ArcSwap::from_pointee(tables),
             registry,
             stopping,
+            started: Instant::now(),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
         });
@@ -222,9 +307,11 @@ impl Engine {
             listeners: Mutex::new(HashMap::new()),
             stop_tx,
             reload_lock: tokio::sync::Mutex::new(()),
+            health: Mutex::new(Vec::new()),
         });
         let current = engine.shared.tables.load_full();
         engine.open_listeners(&current)?;
+        engine.start_health_checks(&current);
         Ok(engine)
     }
 
@@ -288,7 +375,37 @@ impl Engine {
         }
         self.shared.tables.store(Arc::clone(&new));
         self.open_listeners(&new)?;
+        self.start_health_checks(&new);
         Ok(warnings.iter().map(ToString::to_string).collect())
+    }
+
+    fn start_health_checks(&self, tables: &Tables) {
+        let mut tasks = Vec::new();
+        for be in tables.backends.values() {
+            if !be.servers.iter().any(|s| s.cfg.check.is_some()) {
+                continue;
+            }
+            let targets = be
+                .servers
+                .iter()
+                .map(|s| CheckTarget {
+                    server: s.cfg.clone(),
+                    state: Arc::clone(&s.state),
+                    tls: s.tls.clone(),
+                })
+                .collect();
+            let logger = Arc::clone(&be.logger);
+            let sink: LogSink = Arc::new(move |level, line: String| {
+                if level <= Level::Warning {
+                    tracing::warn!("{line}");
+                } else {
+                    tracing::info!("{line}");
+                }
+                logger.log(level, None, &line);
+            });
+            tasks.push(health::spawn_checks(&be.cfg, targets, sink));
+        }
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
     }
 
     /// Stops accepting, lets connections finish, gives up after `hard_stop_after`.
@@ -300,6 +417,7 @@ impl Engine {
                 task.abort();
             }
         }
+        self.health.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let _ = self.stop_tx.send(true);
         let drained = async {
             loop {
@@ -368,10 +486,27 @@ async fn serve_connection(
     bind_idx: usize,
     shared: Arc<Shared>,
 ) {
+    let mut stream = stream;
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(listener);
     let _session = fe.counters.open_session();
-    let conn = ConnInfo { client: peer, local, tls: false, sni: None };
+    let mut conn = ConnInfo { client: peer, local, tls: false, sni: None };
+    if fe.cfg.binds.get(bind_idx).is_some_and(|b| b.accept_proxy) {
+        let wait = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(5));
+        match proxy_protocol::read_header(&mut stream, wait).await {
+            Ok(header) => {
+                if let Some(addrs) = header.addresses {
+                    conn.client = addrs.source;
+                    conn.local = addrs.destination;
+                }
+            }
+            Err(e) => {
+                tracing::debug!("{peer}: bad PROXY header: {e}");
+                return;
+            }
+        }
+    }
+    shared.log_connect(&fe, &conn);
     match fe.cfg.mode {
         Mode::Tcp => super::tcp::serve(stream, conn, fe, shared).await,
         Mode::Http => {
@@ -469,4 +604,23 @@ async fn signal_loop(engine: Arc<Engine>) -> std::process::ExitCode {
     );
     engine.stop().await;
     std::process::ExitCode::SUCCESS
+}
+
+/// What a tcp-mode session reports to its log line.
+#[derive(Clone)]
+pub struct TcpSession<'a> {
+    pub conn: &'a ConnInfo,
+    pub accept_date: std::time::SystemTime,
+    pub accepted: Instant,
+    pub backend: &'a str,
+    pub server: &'a str,
+    pub connect_ms: i64,
+    pub retries: u32,
+    pub bytes_from_client: u64,
+    pub bytes_to_client: u64,
+    pub termination: [u8; 2],
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "lanai".into())
 }

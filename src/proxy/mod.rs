@@ -14,3 +14,8 @@ pub mod stats;
 pub mod tables;
 pub mod tcp;
 pub mod tls;
+
+#[cfg(test)]
+pub(crate) mod testpeers;
+#[cfg(test)]
+pub(crate) mod testutil;

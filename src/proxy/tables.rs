@@ -13,6 +13,7 @@ use super::balance::{Balancer, Candidate};
 use super::http::errors::{CannedResponse, ErrorPages};
 use super::http::pool::Pool;
 use super::http::rules::ReturnFiles;
+use super::log::Logger;
 use super::state::{Admin, Counters, ServerState, StateRegistry};
 use crate::conf::haproxy::{Config, HttpRequestAction, Proxy, ReturnBody, Server};
 
@@ -26,6 +27,7 @@ pub struct Tables {
 
 pub struct Frontend {
     pub cfg: Proxy,
+    pub logger: Arc<Logger>,
     pub counters: Arc<Counters>,
     pub errors: ErrorPages,
     pub files: FileCache,
@@ -35,6 +37,7 @@ pub struct Frontend {
 
 pub struct Backend {
     pub cfg: Proxy,
+    pub logger: Arc<Logger>,
     pub servers: Vec<BackendServer>,
     pub balancer: Balancer,
     pub counters: Arc<Counters>,
@@ -120,6 +123,7 @@ pub fn build(
         let pages = load_error_pages(proxy, &mut errors);
         let files = load_return_files(proxy, &mut errors);
         let pstate = registry.proxy(&proxy.name);
+        let logger = Arc::new(Logger::lanai(&proxy.logs));
         if proxy.cap.frontend {
             let mut tls_per_bind = Vec::new();
             for (bi, bind) in proxy.binds.iter().enumerate() {
@@ -136,6 +140,7 @@ pub fn build(
             }
             frontends.push(Arc::new(Frontend {
                 cfg: proxy.clone(),
+                logger: Arc::clone(&logger),
                 counters: Arc::clone(&pstate.frontend),
                 errors: pages.clone(),
                 files: files.clone(),
@@ -182,6 +187,7 @@ pub fn build(
                 proxy.name.clone(),
                 Arc::new(Backend {
                     cfg: proxy.clone(),
+                    logger: Arc::clone(&logger),
                     servers,
                     balancer: Balancer::new(proxy.balance.clone(), proxy.options.allbackups),
                     counters: Arc::clone(&pstate.backend),

@@ -4,15 +4,16 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::TcpStream;
 
 use super::acl::{self, Sample, Samples};
 use super::balance::{self, Key};
 use super::clienthello;
-use super::engine::Shared;
+use super::engine::{Shared, TcpSession};
 use super::http::samples::ConnInfo;
+use super::proxy_protocol;
 use super::tables::{Backend, Frontend, Tables};
 use crate::conf::haproxy::{Balance, Fetch};
 
@@ -118,22 +119,49 @@ pub async fn serve(client: TcpStream, conn: ConnInfo, fe: Arc<Frontend>, shared:
             .or_else(|| fe.cfg.cap.backend.then(|| fe.cfg.name.clone()))
             .and_then(|n| tables.backends.get(&n).cloned())
     };
+    let accept_date = SystemTime::now() - accepted.elapsed();
+    let base = TcpSession {
+        conn: &conn,
+        accept_date,
+        accepted,
+        backend: &fe.cfg.name,
+        server: "<NOSRV>",
+        connect_ms: -1,
+        retries: 0,
+        bytes_from_client: peeked.len() as u64,
+        bytes_to_client: 0,
+        termination: *b"SC",
+    };
     let Some(be) = be else {
-        shared.log_tcp(&fe.cfg.name, "<NOSRV>", "<NOSRV>", &conn, accepted, 0, *b"SC");
+        shared.log_tcp(&fe, &base);
         return;
     };
     let _be_session = be.counters.open_session();
-    let Some((server, idx)) = connect_with_retries(&be, &conn).await else {
-        shared.log_tcp(&fe.cfg.name, &be.cfg.name, "<NOSRV>", &conn, accepted, 0, *b"SC");
+    let connect_start = Instant::now();
+    let Some((server, idx, retries)) = connect_with_retries(&be, &conn).await else {
+        shared.log_tcp(&fe, &TcpSession { retries: be.cfg.retries, backend: &be.cfg.name, ..base });
         return;
     };
+    let connect_ms = connect_start.elapsed().as_millis() as i64;
     let srv = &be.servers[idx];
     let _srv_session = srv.state.counters.open_session();
-    let bytes = shared.relay(client, server, &fe, &be, srv).await;
-    shared.log_tcp(&fe.cfg.name, &be.cfg.name, &srv.cfg.name, &conn, accepted, bytes, *b"--");
+    let stats = shared.relay(client, server, &fe, &be, srv).await;
+    shared.log_tcp(
+        &fe,
+        &TcpSession {
+            server: &srv.cfg.name,
+            connect_ms,
+            retries,
+            bytes_from_client: stats.bytes_from_client,
+            bytes_to_client: stats.bytes_from_server,
+            termination: stats.end.termination_state(),
+            backend: &be.cfg.name,
+            ..base
+        },
+    );
 }
 
-async fn connect_with_retries(be: &Arc<Backend>, conn: &ConnInfo) -> Option<(TcpStream, usize)> {
+async fn connect_with_retries(be: &Arc<Backend>, conn: &ConnInfo) -> Option<(TcpStream, usize, u32)> {
     let key = match be.balancer.algo() {
         Balance::Source => Key::Hash(balance::source_hash(conn.client.ip())),
         _ => Key::None,
@@ -148,7 +176,14 @@ async fn connect_with_retries(be: &Arc<Backend>, conn: &ConnInfo) -> Option<(Tcp
             be.balancer.pick_excluding(&candidates, key, if redispatch { last } else { None })
         }?;
         let srv = &be.servers[idx];
-        let attempt_conn = TcpStream::connect(srv.addr);
+        let attempt_conn = async {
+            let mut stream = TcpStream::connect(srv.addr).await?;
+            if let Some(version) = srv.cfg.send_proxy {
+                use tokio::io::AsyncWriteExt;
+                stream.write_all(&proxy_protocol::encode(version, conn.client, conn.local)).await?;
+            }
+            Ok::<_, std::io::Error>(stream)
+        };
         let result = match be.cfg.timeouts.connect {
             Some(t) => tokio::time::timeout(t, attempt_conn).await.ok(),
             None => Some(attempt_conn.await),
@@ -156,7 +191,7 @@ async fn connect_with_retries(be: &Arc<Backend>, conn: &ConnInfo) -> Option<(Tcp
         match result {
             Some(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                return Some((stream, idx));
+                return Some((stream, idx, attempt));
             }
             _ => {
                 srv.state.counters.errors_conn.fetch_add(1, Ordering::Relaxed);

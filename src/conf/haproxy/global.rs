@@ -313,17 +313,23 @@ pub(super) fn parse_log(args: &[String], line: usize) -> Result<LogLine, String>
         None => return Err("'log' expects 'global' or a target".into()),
     };
     let dest = log_dest(target)?;
+    let mut format = LogFormat::default();
     while let [option, value, tail @ ..] = rest {
         match option.as_str() {
             "len" => {
                 parse_number::<u32>("len", value)?;
             }
             "format" => {
-                if !matches!(
-                    value.as_str(),
-                    "raw" | "rfc3164" | "rfc5424" | "short" | "iso" | "local" | "timed" | "priority"
-                ) {
-                    return Err(format!("unknown log format '{value}'"));
+                format = match value.as_str() {
+                    "raw" => LogFormat::Raw,
+                    "short" => LogFormat::Short,
+                    "rfc3164" => LogFormat::Rfc3164,
+                    "rfc5424" | "iso" | "local" | "timed" | "priority" => {
+                        return Err(format!(
+                            "log format '{value}' is not supported (use raw, short or rfc3164)"
+                        ))
+                    }
+                    _ => return Err(format!("unknown log format '{value}'")),
                 }
             }
             "sample" => return Err("'log … sample' is not supported".into()),
@@ -345,5 +351,5 @@ pub(super) fn parse_log(args: &[String], line: usize) -> Result<LogLine, String>
         }
         _ => return Err(format!("unexpected '{}' after log levels", levels[2])),
     };
-    Ok(LogLine::Target(LogTarget { line, dest, facility, max_level }))
+    Ok(LogLine::Target(LogTarget { line, dest, facility, max_level, format }))
 }

@@ -22,7 +22,9 @@ use super::cookie;
 use super::samples::ConnInfo;
 use crate::conf::haproxy::{Balance, ForwardFor};
 use crate::proxy::balance::{self, Key};
+use crate::proxy::relay::{self, RelayOptions};
 use crate::proxy::tables::{Backend, BackendServer};
+use crate::proxy::{proxy_protocol, tls};
 
 /// Largest request body kept in memory so that it can be re-sent (L7 retries);
 /// larger ones stream and are not retried at L7, as with HAProxy's buffer.
@@ -237,7 +239,8 @@ pub async fn forward(
         let started = std::time::Instant::now();
         // Connect before touching the body, so a connection failure leaves a
         // streamed body unread and the request can still be retried.
-        let outcome = match acquire(srv, be).await {
+        let target = Target { conn, host: head.headers.get(HOST).and_then(|h| h.to_str().ok()) };
+        let outcome = match acquire(srv, be, &target).await {
             Err(failure) => Err(failure),
             Ok((sender, reused, connect_ms)) => match body_slot.take() {
                 None => return (be.errors.response(503), report_with(report, *b"SC")),
@@ -248,6 +251,7 @@ pub async fn forward(
                     send(
                         srv,
                         be,
+                        &target,
                         sender,
                         reused,
                         connect_ms,
@@ -277,7 +281,8 @@ pub async fn forward(
                 srv.state.counters.count_response(status);
                 be.counters.count_response(status);
                 let server_upgrade = if status == 101 { Some(hyper::upgrade::on(&mut resp)) } else { None };
-                let keep = !opts.close_server && status != 101 && !response_closes(resp.headers());
+                let keep =
+                    !opts.close_server && status != 101 && !response_closes(resp.headers()) && poolable(srv);
                 let (mut rparts, rbody) = resp.into_parts();
                 strip_hop_by_hop(&mut rparts.headers, status == 101);
                 // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
@@ -296,7 +301,14 @@ pub async fn forward(
                     }
                 }));
                 if let (Some(client), Some(server)) = (client_upgrade, server_upgrade) {
-                    tunnel(client, server, be.cfg.timeouts.tunnel.or(be.cfg.timeouts.server));
+                    let t = &be.cfg.timeouts;
+                    let opts = RelayOptions {
+                        client_timeout: t.client,
+                        server_timeout: t.server,
+                        tunnel_timeout: t.tunnel,
+                        ..RelayOptions::default()
+                    };
+                    tunnel(client, server, opts);
                 }
                 return (Response::from_parts(rparts, body), report);
             }
@@ -376,25 +388,46 @@ fn add_forwarded_for(headers: &mut HeaderMap, ff: &ForwardFor, conn: &ConnInfo) 
     }
 }
 
+/// Who a server connection is made for: the PROXY header carries the client's
+/// addresses, and `sni req.hdr(host)` the request's Host.
+struct Target<'a> {
+    conn: &'a ConnInfo,
+    host: Option<&'a str>,
+}
+
+/// Connections carrying one client's PROXY header, or one Host's SNI, are
+/// private to that request and never pooled.
+fn poolable(srv: &BackendServer) -> bool {
+    srv.cfg.send_proxy.is_none()
+        && !srv
+            .cfg
+            .tls
+            .as_ref()
+            .is_some_and(|t| matches!(t.sni, Some(crate::conf::haproxy::ServerSni::RequestHost)))
+}
+
 /// A connection to the server: an idle pooled one, else a new one.
 async fn acquire(
     srv: &BackendServer,
     be: &Backend,
+    target: &Target<'_>,
 ) -> Result<(SendRequest<ProxyBody>, bool, i64), SendFailure> {
     if let Some(sender) = srv.pool.take() {
         return Ok((sender, true, 0));
     }
     let started = std::time::Instant::now();
-    let sender = connect(srv, be).await?;
+    let sender = connect(srv, be, target).await?;
     Ok((sender, false, started.elapsed().as_millis() as i64))
 }
 
 /// Sends the request. A pooled connection the server closed while idle is
 /// replaced by a new one transparently; if it failed after the request left,
 /// an idempotent bodiless request counts as a connection failure (retryable).
+#[allow(clippy::too_many_arguments)]
 async fn send(
     srv: &BackendServer,
     be: &Backend,
+    target: &Target<'_>,
     mut sender: SendRequest<ProxyBody>,
     reused: bool,
     connect_ms: i64,
@@ -414,7 +447,7 @@ async fn send(
         Err(()) => return Err(SendFailure::Timeout),
     };
     let started = std::time::Instant::now();
-    let mut sender = connect(srv, be).await?;
+    let mut sender = connect(srv, be, target).await?;
     let connect_ms = started.elapsed().as_millis() as i64;
     match with_timeout(server_timeout, sender.send_request(req)).await {
         Ok(Ok(resp)) => Ok((resp, sender, connect_ms)),
@@ -442,17 +475,46 @@ fn classify(e: &hyper::Error) -> SendFailure {
     }
 }
 
-async fn connect(srv: &BackendServer, be: &Backend) -> Result<SendRequest<ProxyBody>, SendFailure> {
-    let tcp = match with_timeout(be.cfg.timeouts.connect, TcpStream::connect(srv.addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(SendFailure::Connect(e.to_string())),
-        Err(()) => return Err(SendFailure::Connect("connect timeout".into())),
+async fn connect(
+    srv: &BackendServer,
+    be: &Backend,
+    target: &Target<'_>,
+) -> Result<SendRequest<ProxyBody>, SendFailure> {
+    let connecting = async {
+        let mut tcp = TcpStream::connect(srv.addr).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        if let Some(version) = srv.cfg.send_proxy {
+            use tokio::io::AsyncWriteExt;
+            let header = proxy_protocol::encode(version, target.conn.client, target.conn.local);
+            tcp.write_all(&header).await.map_err(|e| format!("sending the PROXY header: {e}"))?;
+        }
+        match (&srv.tls, &srv.cfg.tls) {
+            (Some(client_cfg), Some(tls)) => {
+                let name = tls::server_name_for(tls, srv.addr, target.host);
+                let stream = tokio_rustls::TlsConnector::from(Arc::clone(client_cfg))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                handshake(stream).await
+            }
+            _ => handshake(tcp).await,
+        }
     };
-    let _ = tcp.set_nodelay(true);
+    match with_timeout(be.cfg.timeouts.connect, connecting).await {
+        Ok(Ok(sender)) => Ok(sender),
+        Ok(Err(e)) => Err(SendFailure::Connect(e)),
+        Err(()) => Err(SendFailure::Connect("connect timeout".into())),
+    }
+}
+
+async fn handshake<IO>(io: IO) -> Result<SendRequest<ProxyBody>, String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .handshake::<_, ProxyBody>(TokioIo::new(tcp))
+        .handshake::<_, ProxyBody>(TokioIo::new(io))
         .await
-        .map_err(|e| SendFailure::Connect(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!("server connection ended: {e}");
@@ -463,12 +525,9 @@ async fn connect(srv: &BackendServer, be: &Backend) -> Result<SendRequest<ProxyB
 
 /// After a 101 response, relays bytes both ways (WebSocket and other upgrades)
 /// until either side closes or `timeout tunnel` passes without traffic.
-fn tunnel(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade, idle: Option<Duration>) {
+fn tunnel(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade, opts: RelayOptions) {
     tokio::spawn(async move {
         let (Ok(client), Ok(server)) = (client.await, server.await) else { return };
-        let mut client = TokioIo::new(client);
-        let mut server = TokioIo::new(server);
-        let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
-        let _ = with_timeout(idle, copy).await;
+        relay::relay_generic(TokioIo::new(client), TokioIo::new(server), opts).await;
     });
 }

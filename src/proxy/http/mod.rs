@@ -36,6 +36,11 @@ pub struct RequestEnv {
 
 /// The data a log line needs about one request.
 pub struct RequestLog {
+    pub fe: Arc<Frontend>,
+    pub conn: ConnInfo,
+    pub accept_date: std::time::SystemTime,
+    /// Size of the response head sent to the client (HAProxy's %B counts it).
+    pub head_bytes: u64,
     pub frontend: String,
     pub backend: String,
     pub server: String,
@@ -59,8 +64,10 @@ pub async fn handle(
     let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
     let mut req = req.map(ProxyBody::stream);
 
-    let (resp, log) = route(&tables, &fe, &mut req, &env, request_line, started).await;
+    let (resp, mut log) = route(&tables, &fe, &mut req, &env, request_line, started).await;
     fe.counters.count_response(resp.status().as_u16());
+    log.status = resp.status().as_u16();
+    log.head_bytes = head_size(&resp);
     let engine = Arc::clone(&env.engine);
     let resp = resp.map(|b| {
         b.on_end(Box::new(move |end| {
@@ -80,6 +87,10 @@ async fn route(
 ) -> (Response<ProxyBody>, RequestLog) {
     let nbsrv = |name: &str| tables.backends.get(name).map_or(0, |b| b.usable_count());
     let mut log = RequestLog {
+        fe: Arc::clone(fe),
+        conn: env.conn.clone(),
+        accept_date: std::time::SystemTime::now() - started.elapsed(),
+        head_bytes: 0,
         frontend: fe.cfg.name.clone(),
         backend: fe.cfg.name.clone(),
         server: "<NOSRV>".into(),
@@ -201,4 +212,11 @@ fn local_answer(
             Some(resp)
         }
     }
+}
+
+/// Bytes of an HTTP/1.1 response head as it goes on the wire.
+fn head_size<B>(resp: &Response<B>) -> u64 {
+    let status_line = 15 + resp.status().canonical_reason().map_or(0, str::len);
+    let headers: usize = resp.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    (status_line + headers + 2) as u64
 }
