@@ -1,6 +1,7 @@
 //! The data plane: `lanai proxy -f haproxy.cfg`.
 
 pub mod health;
+pub mod runtime;
 pub mod state;
 pub mod stats;
 
