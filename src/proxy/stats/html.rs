@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
 
-use super::{backend_summary, check_status, csv_with, CsvOptions, StatsContext};
+use super::{backend_summary, check_status, check_status_text, csv_with, CsvOptions, StatsContext};
 use crate::conf::haproxy::{Mode, Proxy, Server, StatsPage};
 use crate::proxy::health::describe_status;
 use crate::proxy::state::{Admin, Counters, Health, ServerState};
@@ -664,7 +664,7 @@ fn server_cells(h: &mut String, st: &ServerState, srv: &Server) {
             let _ = write!(
                 h,
                 "<td class=ac><u> {}{code} in {duration}ms<div class=tips>{}</div></u></td>",
-                escape(&short),
+                escape(&check_status_text(st, &short)),
                 escape(&tip)
             );
         }
