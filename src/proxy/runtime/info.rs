@@ -84,7 +84,8 @@ pub fn show_backend(ctx: &StatsContext) -> String {
     out
 }
 
-const STATE_HEADER: &str =
+/// The column line of `show servers state` format version 1.
+pub const STATE_HEADER: &str =
     "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight \
 srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state \
 srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port \
