@@ -9,6 +9,7 @@ pub mod http;
 pub mod log;
 pub mod proxy_protocol;
 pub mod relay;
+pub mod runtime;
 pub mod state;
 pub mod stats;
 pub mod tables;

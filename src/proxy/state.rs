@@ -3,7 +3,7 @@
 //! backend/server (or frontend) name, so health and counters carry over.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -124,6 +124,8 @@ pub struct ServerState {
     pub down_since: Mutex<Option<Instant>>,
     /// Total time spent DOWN before `down_since` (stats `downtime`).
     pub downtime_secs: AtomicU64,
+    /// A check is running right now (stats prefix `* ` to check_status).
+    pub check_running: AtomicBool,
 }
 
 /// `ServerState::check_health` before any check ran.
@@ -148,6 +150,7 @@ impl ServerState {
             check_health: AtomicU32::new(UNCHECKED),
             down_since: Mutex::new(None),
             downtime_secs: AtomicU64::new(0),
+            check_running: AtomicBool::new(false),
         }
     }
 

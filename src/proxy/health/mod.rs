@@ -161,7 +161,9 @@ async fn run_server(
         // A server in maintenance is not checked (HAProxy suspends its checks).
         if target.state.admin() != Admin::Maint {
             let started = std::time::Instant::now();
+            target.state.check_running.store(true, Ordering::Relaxed);
             let outcome = probe::run(&spec).await;
+            target.state.check_running.store(false, Ordering::Relaxed);
             let duration_ms = started.elapsed().as_millis() as u64;
             apply(&ctx, &target, &check, &outcome, duration_ms);
         }

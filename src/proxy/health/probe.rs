@@ -157,13 +157,14 @@ fn http_request(http: &HttpCheck) -> Vec<u8> {
     }
     let has = |n: &str| http.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
     // We read until the server closes or the body is complete: ask HTTP/1.1
-    // servers not to keep the connection open.
+    // servers not to keep the connection open (HAProxy sends the same,
+    // lower-case like all its HTX header names).
     if http.version.eq_ignore_ascii_case("HTTP/1.1") && !has("connection") {
-        req.push_str("Connection: close\r\n");
+        req.push_str("connection: close\r\n");
     }
     if let Some(body) = &http.body {
         if !has("content-length") {
-            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            req.push_str(&format!("content-length: {}\r\n", body.len()));
         }
     }
     req.push_str("\r\n");
@@ -192,7 +193,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
     let Some(end) = find(buf, b"\r\n\r\n") else {
         if buf.len() >= 5 && !buf.starts_with(b"HTTP/") {
-            return Err("Invalid http response".into());
+            return Err(String::new());
         }
         return Ok(None);
     };
@@ -203,7 +204,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
     let version = parts.next().unwrap_or_default();
     let code = parts.next().and_then(|c| c.parse::<u16>().ok());
     let (true, Some(code)) = (version.starts_with("HTTP/"), code) else {
-        return Err("Invalid http response".into());
+        return Err(String::new());
     };
     let reason = parts.next().unwrap_or_default().trim().to_string();
     let content_length = lines
@@ -218,7 +219,7 @@ async fn http_check(mut stream: Stream, http: &HttpCheck, deadline: Instant) -> 
         Ok(()) => {}
         Err(ReadEnd::Timeout) => return Outcome::new(CheckStatus::L7Tout, ""),
         Err(ReadEnd::Error(e)) => return Outcome::new(CheckStatus::L7Rsp, os_error_text(&e)),
-        Err(ReadEnd::Eof) => return Outcome::new(CheckStatus::L7Rsp, "Empty response"),
+        Err(ReadEnd::Eof) => return Outcome::new(CheckStatus::L7Rsp, ""),
     }
     let mut buf = Vec::new();
     let head = loop {
@@ -230,8 +231,8 @@ async fn http_check(mut stream: Stream, http: &HttpCheck, deadline: Instant) -> 
         match read_more(&mut stream, &mut buf, deadline).await {
             Ok(_) => {}
             Err(ReadEnd::Timeout) => return Outcome::new(CheckStatus::L7Tout, ""),
-            Err(ReadEnd::Eof) if buf.is_empty() => return Outcome::new(CheckStatus::L7Rsp, "Empty response"),
-            Err(ReadEnd::Eof) => return Outcome::new(CheckStatus::L7Rsp, "Invalid http response"),
+            // HAProxy reports a truncated or missing response without info.
+            Err(ReadEnd::Eof) => return Outcome::new(CheckStatus::L7Rsp, ""),
             Err(ReadEnd::Error(e)) => return Outcome::new(CheckStatus::L7Rsp, os_error_text(&e)),
         }
     };
@@ -332,6 +333,7 @@ async fn tcp_check(spec: &ProbeSpec, steps: &[TcpCheckStep], start: Instant) -> 
     let mut stream: Option<(Stream, Instant)> = None;
     let mut tls_used = false;
     let mut expected = false;
+    let explicit = !rules.is_empty();
     // HAProxy adds an implicit connect (not numbered) when the first rule is not one.
     if !matches!(rules.first(), Some(TcpCheckStep::Connect { .. })) {
         match connect(spec, spec.addr, spec.tls.as_ref(), start).await {
@@ -454,10 +456,11 @@ async fn tcp_check(spec: &ProbeSpec, steps: &[TcpCheckStep], start: Instant) -> 
     }
     if expected {
         Outcome::with_code(CheckStatus::L7Ok, 0, "(tcp-check)")
-    } else if tls_used {
-        Outcome::new(CheckStatus::L6Ok, "")
     } else {
-        Outcome::new(CheckStatus::L4Ok, "")
+        // Connect-only rule sets pass at layer 4 (6 with TLS); HAProxy tags
+        // the result "(tcp-check)" when explicit rules ran.
+        let status = if tls_used { CheckStatus::L6Ok } else { CheckStatus::L4Ok };
+        Outcome::new(status, if explicit { "(tcp-check)" } else { "" })
     }
 }
 
@@ -504,6 +507,6 @@ mod tests {
             ..HttpCheck::default()
         };
         let req = String::from_utf8(http_request(&http)).unwrap_or_default();
-        assert_eq!(req, "GET /health HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+        assert_eq!(req, "GET /health HTTP/1.1\r\nHost: example.com\r\nconnection: close\r\n\r\n");
     }
 }

@@ -66,21 +66,21 @@ impl CheckStatus {
         matches!(self, CheckStatus::L7Ok | CheckStatus::L7Sts)
     }
 
-    /// HAProxy's numeric `srv_check_status` (enum order in its check.h), used by
-    /// `show servers state`.
+    /// HAProxy's numeric `srv_check_status` (its HCHK_STATUS_* enum order),
+    /// used by `show servers state`; 1 (INI) means "not checked yet".
     pub fn number(self) -> u32 {
         match self {
-            CheckStatus::SockErr => 3,
-            CheckStatus::L4Ok => 4,
-            CheckStatus::L4Tout => 5,
-            CheckStatus::L4Con => 6,
-            CheckStatus::L6Ok => 7,
-            CheckStatus::L6Tout => 8,
-            CheckStatus::L6Rsp => 9,
-            CheckStatus::L7Tout => 10,
-            CheckStatus::L7Rsp => 11,
-            CheckStatus::L7Ok => 13,
-            CheckStatus::L7Sts => 15,
+            CheckStatus::SockErr => 5,
+            CheckStatus::L4Ok => 6,
+            CheckStatus::L4Tout => 7,
+            CheckStatus::L4Con => 8,
+            CheckStatus::L6Ok => 9,
+            CheckStatus::L6Tout => 10,
+            CheckStatus::L6Rsp => 11,
+            CheckStatus::L7Tout => 12,
+            CheckStatus::L7Rsp => 13,
+            CheckStatus::L7Ok => 15,
+            CheckStatus::L7Sts => 17,
         }
     }
 }

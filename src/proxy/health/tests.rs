@@ -399,3 +399,45 @@ fn status_shows_transitions() {
     s.set_admin(Admin::Maint);
     assert_eq!(status_with_health(&s, Some(&check)), "MAINT");
 }
+
+#[tokio::test]
+async fn non_http_and_connect_only_results() {
+    let (addr, task) = line_server(b"+PONG\r\n").await;
+    // HAProxy: a non-HTTP answer is L7RSP without info.
+    let (pong, t2) = http_server("+PONG\r\n").await;
+    assert_eq!(
+        check_once(HealthCheck::Http(HttpCheck::default()), pong).await,
+        Outcome::new(CheckStatus::L7Rsp, "")
+    );
+    assert_eq!(
+        check_once(HealthCheck::TcpCheck(Vec::new()), addr).await,
+        Outcome::new(CheckStatus::L4Ok, "")
+    );
+    let connect = vec![TcpCheckStep::Connect { port: None, ssl: false, send_proxy: false }];
+    assert_eq!(
+        check_once(HealthCheck::TcpCheck(connect), addr).await,
+        Outcome::new(CheckStatus::L4Ok, "(tcp-check)")
+    );
+    assert_eq!(check_once(HealthCheck::Connect, addr).await, Outcome::new(CheckStatus::L4Ok, ""));
+    task.abort();
+    t2.abort();
+}
+
+#[tokio::test]
+async fn check_port_and_addr_override() {
+    let (addr, task) = line_server(b"ok").await;
+    let mut check = fast_check(40, 1, 1);
+    check.port = Some(addr.port());
+    check.addr = Some("127.0.0.1".parse().expect("ip"));
+    // The server's own address is closed; the check goes to addr:port.
+    let closed = closed_port().await;
+    let srv = server("srv1", 1, SocketAddr::new("::1".parse().expect("ip"), closed.port()), Some(check));
+    let t = CheckTarget { state: Arc::new(ServerState::new("app", "srv1", 1, true)), server: srv, tls: None };
+    let state = Arc::clone(&t.state);
+    let (log, _logs) = sink();
+    let _tasks = spawn_checks(&proxy("app", false, true), vec![t], log);
+    wait_for("a check", || !state.last_check.lock().map(|r| r.status.is_empty()).unwrap_or(true)).await;
+    assert_eq!(state.last_check.lock().map(|r| r.status.clone()).unwrap_or_default(), "L4OK");
+    assert_eq!(state.health(), Health::Up);
+    task.abort();
+}

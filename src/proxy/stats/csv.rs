@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::{backend_summary, balance_name, check_status, StatsContext};
+use super::{backend_summary, balance_name, check_status, check_status_text, StatsContext};
 use crate::conf::haproxy::{Mode, Proxy, Server};
 use crate::proxy::health::{describe_status, status::CheckStatus, status_with_health};
 use crate::proxy::state::{Admin, Counters, Health};
@@ -217,7 +217,7 @@ fn server_row(ctx: &StatsContext, proxy: &Proxy, srv: &Server, iid: usize, opts:
         row.set("downtime", st.downtime());
         let (status, code, info, duration) = check_status(&st);
         if !status.is_empty() {
-            row.set("check_status", &status);
+            row.set("check_status", check_status_text(&st, &status));
             if CheckStatus::from_short(&status).is_some_and(|s| s.has_code()) {
                 row.set("check_code", code.unwrap_or(0));
             }

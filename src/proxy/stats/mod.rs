@@ -12,6 +12,7 @@ use crate::conf::haproxy::{Balance, Config, Proxy, Server};
 use crate::proxy::state::{Counters, ServerState, StateRegistry};
 
 pub use csv::{csv, csv_with, CsvOptions};
+pub use html::{serve, StatsRequest};
 
 pub use prometheus::prometheus;
 
@@ -30,9 +31,17 @@ pub struct StatsContext {
 
 impl StatsContext {
     /// The live state of a configured server (created on first use, like the
-    /// engine does, so that stats never miss a server).
+    /// engine does, so that stats never miss a server; a `disabled` server
+    /// starts in maintenance).
     pub fn server_state(&self, backend: &Proxy, server: &Server) -> Arc<ServerState> {
-        self.registry.server(&backend.name, &server.name, server.weight, server.check.is_some())
+        if let Some(st) = self.registry.find_server(&backend.name, &server.name) {
+            return st;
+        }
+        let st = self.registry.server(&backend.name, &server.name, server.weight, server.check.is_some());
+        if server.disabled {
+            st.set_admin(crate::proxy::state::Admin::Maint);
+        }
+        st
     }
 
     pub fn frontend_counters(&self, proxy: &Proxy) -> Arc<Counters> {
@@ -108,7 +117,18 @@ pub fn balance_name(b: &Balance) -> String {
     }
 }
 
-/// The server's `check_status` text for CSV/HTML: empty until a check ran.
+/// `check_status` as HAProxy prints it: `* ` before the last result while
+/// the next check is running.
+pub fn check_status_text(st: &ServerState, short: &str) -> String {
+    if st.check_running.load(std::sync::atomic::Ordering::Relaxed) {
+        format!("* {short}")
+    } else {
+        short.to_string()
+    }
+}
+
+/// The server's last check: (status, code, info, duration ms); empty status
+/// until a check ran.
 pub fn check_status(st: &ServerState) -> (String, Option<u16>, String, u64) {
     match st.last_check.lock() {
         Ok(r) => (r.status.clone(), r.code, r.description.clone(), r.duration_ms),

@@ -1,0 +1,269 @@
+//! Compares our formats with a real HAProxy (the Debian package that
+//! `scripts/test.sh` installs) on loopback: the `show stat` header, the
+//! `show servers state` header, and the health-check log lines.
+//! Skipped when `/usr/sbin/haproxy` is not installed.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lanai::conf::haproxy::{Level, ServerCheck};
+use lanai::proxy::health::{spawn_checks, CheckTarget, LogSink};
+use lanai::proxy::state::ServerState;
+
+const HAPROXY: &str = "/usr/sbin/haproxy";
+
+struct Haproxy(Child);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn start(dir: &Path, log: SocketAddr, dead_port: u16, log_health_checks: bool) -> (Haproxy, PathBuf) {
+    let sock = dir.join("admin.sock");
+    let fe_port = closed_port();
+    let opt = if log_health_checks { "    option log-health-checks\n" } else { "" };
+    let cfg = format!(
+        "global\n    log {log} local0 debug\n    stats socket {} level admin\n\
+         defaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend www\n    bind 127.0.0.1:{fe_port}\n    default_backend app\n\
+         backend app\n{opt}    server srv1 127.0.0.1:{dead_port} check inter 100 rise 2 fall 3\n",
+        sock.display()
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, cfg).expect("write cfg");
+    let child = Command::new(HAPROXY)
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Haproxy(child), sock)
+}
+
+fn ask(sock: &Path, cmd: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("connect");
+    s.write_all(format!("{cmd}\n").as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Syslog lines received until `until` matches one or the time runs out,
+/// as (severity, message) with durations normalised.
+fn syslog_lines(udp: &UdpSocket, until: &str) -> Vec<(u8, String)> {
+    let re = regex::Regex::new(r"duration: \d+ms").expect("regex");
+    udp.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let Ok(n) = udp.recv(&mut buf) else { continue };
+        let text = String::from_utf8_lossy(&buf[..n]).trim_end().to_string();
+        // `<PRI>Mon DD HH:MM:SS haproxy[PID]: message`
+        let pri: u8 = text.get(1..text.find('>').unwrap_or(1)).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let msg = text.split_once("]: ").map(|(_, m)| m.to_string()).unwrap_or(text);
+        let msg = re.replace_all(&msg, "duration: 0ms").into_owned();
+        let done = msg.contains(until);
+        lines.push((pri % 8, msg));
+        if done {
+            break;
+        }
+    }
+    lines
+}
+
+fn level_number(l: Level) -> u8 {
+    l as u8
+}
+
+fn ours(dead_port: u16, log_health_checks: bool, until: &str) -> Vec<(u8, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let logs: Arc<Mutex<Vec<(u8, String)>>> = Arc::default();
+        let l = Arc::clone(&logs);
+        let re = regex::Regex::new(r"duration: \d+ms").expect("regex");
+        let sink: LogSink = Arc::new(move |level, msg| {
+            if let Ok(mut v) = l.lock() {
+                v.push((level_number(level), re.replace_all(&msg, "duration: 0ms").into_owned()));
+            }
+        });
+        let mut backend = lanai_test_proxy("app");
+        backend.options.log_health_checks = log_health_checks;
+        let check = ServerCheck {
+            inter: Duration::from_millis(100),
+            fastinter: Duration::from_millis(100),
+            downinter: Duration::from_millis(100),
+            rise: 2,
+            fall: 3,
+            ..ServerCheck::default()
+        };
+        let server = lanai_test_server("srv1", SocketAddr::from(([127, 0, 0, 1], dead_port)), check);
+        let target =
+            CheckTarget { server, state: Arc::new(ServerState::new("app", "srv1", 1, true)), tls: None };
+        let _tasks = spawn_checks(&backend, vec![target], sink);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if logs.lock().map(|v| v.iter().any(|(_, m)| m.contains(until))).unwrap_or(false) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        logs.lock().map(|v| v.clone()).unwrap_or_default()
+    })
+}
+
+fn lanai_test_proxy(name: &str) -> lanai::conf::haproxy::Proxy {
+    use lanai::conf::haproxy::*;
+    Proxy {
+        name: name.into(),
+        line: 1,
+        cap: Capabilities { frontend: false, backend: true },
+        mode: Mode::Http,
+        logs: Vec::new(),
+        options: ProxyOptions::default(),
+        timeouts: Timeouts::default(),
+        errorfiles: Default::default(),
+        binds: Vec::new(),
+        maxconn: None,
+        default_backend: None,
+        use_backends: Vec::new(),
+        http_request: Vec::new(),
+        http_response: Vec::new(),
+        tcp_request: Vec::new(),
+        inspect_delay: None,
+        monitor_uri: None,
+        balance: Balance::RoundRobin,
+        servers: Vec::new(),
+        retries: 3,
+        retry_on: RetryOn::haproxy_default(),
+        health: HealthCheck::Connect,
+        cookie: None,
+        http_reuse: HttpReuse::Safe,
+        stats: None,
+        fullconn: None,
+    }
+}
+
+fn lanai_test_server(name: &str, addr: SocketAddr, check: ServerCheck) -> lanai::conf::haproxy::Server {
+    lanai::conf::haproxy::Server {
+        line: 1,
+        name: name.into(),
+        host: None,
+        addr,
+        id: 1,
+        weight: 1,
+        backup: false,
+        disabled: false,
+        maxconn: None,
+        cookie: None,
+        check: Some(check),
+        tls: None,
+        send_proxy: None,
+    }
+}
+
+#[test]
+fn formats_and_health_logs_match_haproxy() {
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("skipped: {HAPROXY} is not installed");
+        return;
+    }
+    for log_health_checks in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let dead = closed_port();
+        let (_haproxy, sock) = start(dir.path(), udp.local_addr().expect("addr"), dead, log_health_checks);
+        let theirs = syslog_lines(&udp, "has no server available");
+        assert!(!theirs.is_empty(), "haproxy logged nothing");
+        let mine = ours(dead, log_health_checks, "has no server available");
+        assert_eq!(mine, theirs, "log-health-checks: {log_health_checks}");
+
+        if !log_health_checks {
+            let stat = ask(&sock, "show stat");
+            let header = stat.lines().next().unwrap_or_default();
+            assert_eq!(header, format!("# {},", lanai::proxy::stats::csv::COLUMNS));
+            let state = ask(&sock, "show servers state");
+            assert_eq!(state.lines().nth(1), Some(lanai::proxy::runtime::info::STATE_HEADER));
+            let ours_row = stat.lines().find(|l| l.starts_with("app,srv1,")).unwrap_or_default();
+            assert!(ours_row.contains(",DOWN,"), "{ours_row}");
+        }
+    }
+}
+
+/// The same commands against HAProxy's socket and ours give the same replies.
+#[test]
+fn runtime_replies_match_haproxy() {
+    use lanai::conf::haproxy::{Capabilities, Config, RuntimeLevel};
+    use lanai::proxy::runtime::{serve, RuntimeContext};
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("skipped: {HAPROXY} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let dead = closed_port();
+    let (_haproxy, theirs) = start(dir.path(), udp.local_addr().expect("addr"), dead, false);
+
+    let check = ServerCheck { rise: 2, fall: 3, ..ServerCheck::default() };
+    let mut app = lanai_test_proxy("app");
+    app.servers.push(lanai_test_server("srv1", SocketAddr::from(([127, 0, 0, 1], dead)), check));
+    let mut www = lanai_test_proxy("www");
+    www.cap = Capabilities { frontend: true, backend: false };
+    let config = Config { proxies: vec![www, app], ..Config::default() };
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let mine = dir.path().join("ours.sock");
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let ctx = Arc::new(RuntimeContext {
+        config: Arc::new(arc_swap::ArcSwap::from_pointee(config)),
+        registry: Arc::new(lanai::proxy::state::StateRegistry::new()),
+        started: Instant::now(),
+        pid: std::process::id(),
+        node: "test".into(),
+        version: "0",
+        reload: tx,
+    });
+    let _server = rt.block_on(serve(&mine, None, RuntimeLevel::Admin, ctx)).expect("serve");
+
+    for cmd in [
+        "show backend",
+        "get weight app/srv1",
+        "set weight app/srv1 7",
+        "get weight app/srv1",
+        "set weight app/srv1 50%",
+        "get weight app/srv1",
+        "set weight app/srv1 300",
+        "set weight app/srv1 abc",
+        "set server app/srv1 state drain",
+        "set server app/srv1 state bogus",
+        "set server app/srv1 state ready",
+        "disable server app/nope",
+        "disable server nope/srv1",
+        "disable server app",
+        "get weight",
+        "enable server app/srv1",
+        "show servers state nope",
+        "show cli level",
+        "show backend; get weight app/srv1",
+    ] {
+        assert_eq!(ask(&mine, cmd), ask(&theirs, cmd), "command: {cmd}");
+    }
+}
