@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::health::{self, CheckTarget, HealthTasks, LogSink};
@@ -28,12 +28,14 @@ use super::log::{
     format_connect, format_httplog, format_httplog_clf, format_tcplog, HttpLogRecord, TcpLogRecord,
 };
 use super::relay::{relay_tcp, RelayOptions, RelayStats};
+use super::runtime::{self, ReloadRequest, RuntimeContext, RuntimeServer};
 use super::state::{Counters, StateRegistry};
-use super::stats::StatsContext;
+use super::stats::{StatsContext, StatsRequest};
 use super::tables::{self, Backend, BackendServer, Frontend, Tables, TlsBuilder};
 use super::{proxy_protocol, tls};
 use crate::conf::haproxy::{self, Config, Level, Mode};
 use crate::conf::{has_errors, Diagnostic};
+use http_body_util::BodyExt;
 
 /// What every connection task shares.
 pub struct Shared {
@@ -199,12 +201,39 @@ impl Shared {
     /// Serves the stats page when the request is for a backend's `stats uri`.
     pub async fn serve_stats(
         &self,
-        _be: &Arc<Backend>,
-        _req: &mut http::Request<ProxyBody>,
-        _conn: &ConnInfo,
-        _nbsrv: &(dyn Fn(&str) -> usize + Sync),
+        be: &Arc<Backend>,
+        req: &mut http::Request<ProxyBody>,
+        conn: &ConnInfo,
+        nbsrv: &(dyn Fn(&str) -> usize + Sync),
     ) -> Option<http::Response<ProxyBody>> {
-        None
+        let page = be.cfg.stats.as_ref()?;
+        let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        if !path_and_query.starts_with(&page.uri) {
+            return None;
+        }
+        let admin_allowed = page.admin.as_ref().is_some_and(|cond| {
+            let samples = super::http::samples::HttpSamples::of_request(req, conn, nbsrv);
+            super::acl::eval(Some(cond), &samples)
+        });
+        // Admin forms are small; anything larger is not a stats request.
+        let body = std::mem::replace(req.body_mut(), ProxyBody::empty());
+        let body = match http_body_util::Limited::new(body, 64 * 1024).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Some(be.errors.response(400)),
+        };
+        let stats_req = StatsRequest {
+            method: req.method().clone(),
+            path_and_query,
+            authorization: req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body,
+            admin_allowed,
+        };
+        let resp = super::stats::serve(page, &stats_req, &self.stats_context());
+        Some(resp.map(ProxyBody::full))
     }
 
     /// The Prometheus exporter's answer.
@@ -261,6 +290,10 @@ pub struct Engine {
     /// Health checks of the live configuration; replaced on reload (state
     /// stays in the registry, so health carries over).
     health: Mutex<Vec<HealthTasks>>,
+    /// The configuration model the runtime API reads, kept in step with `tables`.
+    runtime_config: Arc<ArcSwap<Config>>,
+    /// Runtime API sockets (`stats socket`), opened at start.
+    runtime_sockets: Mutex<Vec<RuntimeServer>>,
 }
 
 /// Reads, parses and checks a configuration file.
@@ -292,6 +325,7 @@ impl Engine {
         }
         let registry = Arc::new(StateRegistry::new());
         let tables = tables::build(Arc::new(config), &registry, &ConfigTls)?;
+        let current_config = Arc::clone(&tables.config);
         let (stop_tx, stopping) = watch::channel(false);
         let shared = Arc::new(Shared {
             tables: ArcSwap::from_pointee(tables),
@@ -308,6 +342,8 @@ impl Engine {
             stop_tx,
             reload_lock: tokio::sync::Mutex::new(()),
             health: Mutex::new(Vec::new()),
+            runtime_config: Arc::new(ArcSwap::from(Arc::clone(&current_config))),
+            runtime_sockets: Mutex::new(Vec::new()),
         });
         let current = engine.shared.tables.load_full();
         engine.open_listeners(&current)?;
@@ -374,9 +410,40 @@ impl Engine {
             }
         }
         self.shared.tables.store(Arc::clone(&new));
+        self.runtime_config.store(Arc::clone(&new.config));
         self.open_listeners(&new)?;
         self.start_health_checks(&new);
         Ok(warnings.iter().map(ToString::to_string).collect())
+    }
+
+    /// Opens the `stats socket`s; `reload` requests arrive on the returned channel.
+    pub async fn open_runtime_sockets(&self) -> Result<mpsc::Receiver<ReloadRequest>, Vec<String>> {
+        let (tx, rx) = mpsc::channel(4);
+        let config = self.shared.tables.load().config.clone();
+        let ctx = Arc::new(RuntimeContext {
+            config: Arc::clone(&self.runtime_config),
+            registry: Arc::clone(&self.shared.registry),
+            started: self.shared.started,
+            pid: std::process::id(),
+            node: config.global.node.clone().unwrap_or_else(hostname),
+            version: env!("CARGO_PKG_VERSION"),
+            reload: tx,
+        });
+        let mut servers = Vec::new();
+        let mut errors = Vec::new();
+        for sock in &config.global.stats_sockets {
+            match runtime::serve(&sock.path, sock.mode, sock.level, Arc::clone(&ctx)).await {
+                Ok(server) => servers.push(server),
+                Err(e) => {
+                    errors.push(format!("line {}: stats socket {}: {e}", sock.line, sock.path.display()))
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        *self.runtime_sockets.lock().unwrap_or_else(|e| e.into_inner()) = servers;
+        Ok(rx)
     }
 
     fn start_health_checks(&self, tables: &Tables) {
@@ -418,6 +485,7 @@ impl Engine {
             }
         }
         self.health.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.runtime_sockets.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let _ = self.stop_tx.send(true);
         let drained = async {
             loop {
@@ -566,12 +634,25 @@ pub fn run(path: &Path) -> std::process::ExitCode {
                 return std::process::ExitCode::from(1);
             }
         };
+        let reloads = match engine.open_runtime_sockets().await {
+            Ok(rx) => rx,
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                engine.stop().await;
+                return std::process::ExitCode::from(1);
+            }
+        };
         tracing::info!("lanai proxy started with {}", path.display());
-        signal_loop(engine).await
+        signal_loop(engine, reloads).await
     })
 }
 
-async fn signal_loop(engine: Arc<Engine>) -> std::process::ExitCode {
+async fn signal_loop(
+    engine: Arc<Engine>,
+    mut reloads: mpsc::Receiver<ReloadRequest>,
+) -> std::process::ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut hup), Ok(mut term), Ok(mut usr1), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -593,6 +674,14 @@ async fn signal_loop(engine: Arc<Engine>) -> std::process::ExitCode {
                     for e in errors { tracing::error!("reload refused: {e}"); }
                 }
             },
+            Some(request) = reloads.recv() => {
+                let result = engine.reload().await;
+                match &result {
+                    Ok(_) => tracing::info!("configuration reloaded (runtime API)"),
+                    Err(errors) => for e in errors { tracing::error!("reload refused: {e}"); },
+                }
+                let _ = request.reply.send(result);
+            }
             _ = term.recv() => break,
             _ = usr1.recv() => break,
             _ = int.recv() => break,

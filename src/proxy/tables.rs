@@ -165,6 +165,7 @@ pub fn build(
                 if is_new && server.disabled {
                     state.set_admin(Admin::Maint);
                 }
+                state.reconfigure_weight(server.weight);
                 let client_tls = match tls.client(&config, server) {
                     Ok(t) => t,
                     Err(e) => {

@@ -92,11 +92,12 @@ pub fn lanai_bin() -> &'static str {
 pub fn start_lanai(cfg: &Path, port: u16) -> Proc {
     let log = cfg.with_extension("lanai.log");
     let out = std::fs::File::create(&log).expect("log file");
+    let out2 = out.try_clone().expect("log file");
     let child = Command::new(lanai_bin())
         .args(["proxy", "-f"])
         .arg(cfg)
         .env("LANAI_LOG", "info")
-        .stdout(Stdio::null())
+        .stdout(out2)
         .stderr(out)
         .spawn()
         .expect("spawn lanai");
@@ -386,4 +387,26 @@ pub async fn load_loop(
         }
     }
     (ok, failed, errors)
+}
+
+/// Sends one runtime API command on a Unix socket and returns the answer.
+pub async fn runtime_cmd(path: &Path, cmd: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(path).await.expect("connect runtime socket");
+    s.write_all(format!("{cmd}\n").as_bytes()).await.expect("write");
+    let mut out = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out)).await;
+    out
+}
+
+/// Polls `cond` every 50 ms until it holds or `within` passes.
+pub async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
 }
