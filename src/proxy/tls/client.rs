@@ -29,14 +29,16 @@ pub fn client_config(tls: &ServerTls, defaults: &TlsDefaults) -> Result<Arc<Clie
     let verifier: Arc<dyn ServerCertVerifier> = match tls.verify {
         Verify::None => Arc::new(AcceptAnyServerCert { provider: provider.clone() }),
         Verify::Optional | Verify::Required => {
-            let roots = match &tls.ca_file {
-                Some(ca) => pem::load_roots(ca)?,
-                None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+            let (roots, pinned) = match &tls.ca_file {
+                Some(ca) => (pem::load_roots(ca)?, pem::load_ca_certs(ca)?),
+                None => {
+                    (rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }, Vec::new())
+                }
             };
             let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .map_err(|e| TlsError::Verifier(e.to_string()))?;
-            Arc::new(ChainOnlyForAddresses { inner })
+            Arc::new(ChainOnlyForAddresses { inner, pinned })
         }
     };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
@@ -143,9 +145,28 @@ impl ServerCertVerifier for AcceptAnyServerCert {
 /// (no `sni` configured) is not checked against the certificate's names:
 /// HAProxy verifies the chain and checks a name only when `sni` or
 /// `verifyhost` gives one, and backends are addressed by IP all the time.
+///
+/// A server presenting, as its own certificate, exactly one of the `ca-file`
+/// certificates (the usual self-signed setup) is accepted when the name
+/// matches: OpenSSL, hence HAProxy, accepts it, while WebPKI refuses a CA
+/// certificate used as an end entity.
 #[derive(Debug)]
 struct ChainOnlyForAddresses {
     inner: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ChainOnlyForAddresses {
+    fn pinned_and_named(&self, end_entity: &CertificateDer<'_>, server_name: &ServerName<'_>) -> bool {
+        if !self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            return false;
+        }
+        match server_name {
+            ServerName::IpAddress(_) => true,
+            name => webpki::EndEntityCert::try_from(end_entity)
+                .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(name).is_ok()),
+        }
+    }
 }
 
 impl ServerCertVerifier for ChainOnlyForAddresses {
@@ -161,6 +182,7 @@ impl ServerCertVerifier for ChainOnlyForAddresses {
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if matches!(server_name, ServerName::IpAddress(_)) => Ok(ServerCertVerified::assertion()),
+            Err(_) if self.pinned_and_named(end_entity, server_name) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }

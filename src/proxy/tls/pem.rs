@@ -93,6 +93,13 @@ pub(super) fn load_bundle(path: &Path) -> Result<PemBundle, TlsError> {
     Ok(PemBundle { chain, key })
 }
 
+/// The certificates of a `ca-file`, as written (to recognise a pinned
+/// self-signed server certificate).
+pub(super) fn load_ca_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes = read(path)?;
+    certs(path, &bytes)
+}
+
 /// Loads a `ca-file` into a root store.
 pub(super) fn load_roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let bytes = read(path)?;
