@@ -313,17 +313,22 @@ pub(super) fn parse_log(args: &[String], line: usize) -> Result<LogLine, String>
         None => return Err("'log' expects 'global' or a target".into()),
     };
     let dest = log_dest(target)?;
+    let mut format = LogFormat::default();
+    let mut max_len = None;
     while let [option, value, tail @ ..] = rest {
         match option.as_str() {
-            "len" => {
-                parse_number::<u32>("len", value)?;
-            }
+            "len" => max_len = Some(parse_number::<usize>("len", value)?),
             "format" => {
-                if !matches!(
-                    value.as_str(),
-                    "raw" | "rfc3164" | "rfc5424" | "short" | "iso" | "local" | "timed" | "priority"
-                ) {
-                    return Err(format!("unknown log format '{value}'"));
+                format = match value.as_str() {
+                    "rfc3164" => LogFormat::Rfc3164,
+                    "rfc5424" => LogFormat::Rfc5424,
+                    "raw" => LogFormat::Raw,
+                    "short" => LogFormat::Short,
+                    "iso" => LogFormat::Iso,
+                    "local" => LogFormat::Local,
+                    "timed" => LogFormat::Timed,
+                    "priority" => LogFormat::Priority,
+                    other => return Err(format!("unknown log format '{other}'")),
                 }
             }
             "sample" => return Err("'log … sample' is not supported".into()),
@@ -345,5 +350,5 @@ pub(super) fn parse_log(args: &[String], line: usize) -> Result<LogLine, String>
         }
         _ => return Err(format!("unexpected '{}' after log levels", levels[2])),
     };
-    Ok(LogLine::Target(LogTarget { line, dest, facility, max_level }))
+    Ok(LogLine::Target(LogTarget { line, dest, facility, max_level, format, max_len }))
 }

@@ -113,6 +113,30 @@ pub struct LogTarget {
     pub facility: Facility,
     /// Most verbose level sent (`info` when not given).
     pub max_level: Level,
+    /// `format …` (rfc3164 when not given).
+    pub format: LogFormat,
+    /// `len N`: longest line sent, in bytes (HAProxy's default is 1024).
+    pub max_len: Option<usize>,
+}
+
+/// The syslog line formats HAProxy's `log … format` names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Rfc3164,
+    Rfc5424,
+    /// The message alone, no header (usual for stdout/stderr).
+    Raw,
+    /// `<PRI>` then the message.
+    Short,
+    /// ISO 8601 timestamp then the message.
+    Iso,
+    /// rfc3164 without the host name.
+    Local,
+    /// Timestamp then the message.
+    Timed,
+    /// `<PRI>` then the message (like short, without the level in text).
+    Priority,
 }
 
 #[derive(Debug, Clone, PartialEq)]

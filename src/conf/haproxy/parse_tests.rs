@@ -167,7 +167,8 @@ global
     assert_eq!(g.logs[0].dest, LogDest::Unix(PathBuf::from("/dev/log")));
     assert_eq!(g.logs[0].max_level, Level::Info);
     assert_eq!((g.logs[1].facility, g.logs[1].max_level), (Facility::Local1, Level::Notice));
-    assert_eq!(g.logs[2].dest, LogDest::Stdout);
+    assert_eq!((&g.logs[2].dest, g.logs[2].format), (&LogDest::Stdout, LogFormat::Raw));
+    assert_eq!(g.logs[0].format, LogFormat::Rfc3164);
     assert_eq!(g.logs[3].dest, LogDest::Udp("127.0.0.1:514".parse().expect("addr")));
     assert_eq!(g.logs[4].dest, LogDest::Udp("10.0.0.1:1514".parse().expect("addr")));
     assert_eq!(g.logs[4].line, 12);

@@ -167,7 +167,11 @@ pub(super) fn parse_server_options(
             i += 1;
             words.get(i).map(String::as_str).ok_or_else(|| format!("'{keyword}' expects an argument"))
         };
-        let check_time = |t: &str| parse_time(t).map_err(|e| format!("'{keyword}': {e}"));
+        let check_time = |t: &str| match parse_time(t) {
+            Ok(time) if time.is_zero() => Err(format!("invalid value 0 for argument '{keyword}'")),
+            Ok(time) => Ok(time),
+            Err(e) => Err(format!("'{keyword}': {e}")),
+        };
         if is_default && SERVER_ONLY.contains(&keyword) {
             return Err(format!("'{keyword}' is not allowed on 'default-server' lines"));
         }
