@@ -613,6 +613,7 @@ mod tests {
             "HTTP_CONTENT",
             "HTTP_URL_ABS",
             "HTTP_URL_SLASH",
+            "HTTP_2.0",
             "HTTP_URL_STAR",
             "METH_CONNECT",
             "METH_DELETE",

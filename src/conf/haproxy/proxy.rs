@@ -89,6 +89,8 @@ pub(super) struct Draft {
     balance_line: usize,
     /// Explicit server `id`s, to keep automatic ones clear of them.
     explicit_ids: Vec<(u32, usize)>,
+    /// A `bind` was written (even one in error): no "no bind" warning then.
+    bind_written: bool,
 }
 
 impl Draft {
@@ -109,6 +111,7 @@ impl Draft {
             cookie_line: 0,
             balance_line: 0,
             explicit_ids: Vec::new(),
+            bind_written: false,
         }
     }
 
@@ -130,6 +133,7 @@ impl Draft {
         state: &GlobalState,
         warnings: &mut Vec<String>,
     ) -> Result<(), String> {
+        self.bind_written = true;
         let env = BindEnv {
             crt_base: state.crt_base.as_deref(),
             ca_base: state.ca_base.as_deref(),
@@ -775,7 +779,7 @@ pub(super) fn finalize(
                 kind: RefKind::DefaultBackend,
             });
         }
-        if proxy.binds.is_empty() {
+        if proxy.binds.is_empty() && !draft.bind_written {
             findings.push((line, false, format!("{label} '{name}' has no 'bind' directive. Please declare it as a backend if this was intended.")));
         }
     } else {

@@ -27,10 +27,7 @@ fn split_host_port(text: &str) -> Result<(&str, Option<&str>), String> {
             },
         };
     }
-    // A bare IPv6 address has no port; otherwise the last colon starts the port.
-    if text.parse::<IpAddr>().is_ok() {
-        return Ok((text, None));
-    }
+    // As in HAProxy, the last colon starts the port, even after an IPv6 address.
     match text.rsplit_once(':') {
         Some((host, port)) => Ok((host, Some(port))),
         None => Ok((text, None)),
@@ -351,6 +348,7 @@ mod tests {
         let err = parse_server_addr("<srv1_ip>:<srv1_port>").unwrap_err();
         assert!(err.contains("placeholder"), "{err}");
         assert!(parse_server_addr("10.0.0.1").unwrap_err().contains("missing port"));
+        assert_eq!(parse_server_addr("::1:80"), Ok(("[::1]:80".parse().expect("addr"), None)));
     }
 
     #[test]
