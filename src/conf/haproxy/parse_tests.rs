@@ -432,3 +432,35 @@ fn bind_options_and_addresses() {
         [(6, "'ssl-min-ver TLSv1.0' is not supported: rustls speaks TLS 1.2 and TLS 1.3 only".to_string())]
     );
 }
+
+#[test]
+fn truncated_lines_never_panic() {
+    // Every prefix of every line of a rich configuration: errors, not panics.
+    let text = "\
+global
+  log 127.0.0.1:514 local2 notice
+  stats socket /run/x.sock mode 660 level admin
+  ssl-default-bind-ciphers ECDH+AESGCM:!aNULL
+frontend f
+  bind [::1]:443,:80 ssl crt /a.pem alpn h2 ssl-min-ver TLSv1.2
+  acl a hdr_dom(host) -i -m dom \"x y\" 'z' \\ w
+  http-request redirect location https://%[hdr(host)]%[path] code 301 if !a || { src 10.0.0.0/8 }
+  http-request return status 200 content-type text/plain lf-string \"%[src] ok\" hdr X-A %%b
+  tcp-request content accept if { req.ssl_hello_type 1 }
+  use_backend b if { dst_port ge 1024 } METH_GET
+backend b
+  balance uri whole len 10 depth 2
+  cookie S insert indirect domain .x.com maxidle 1h
+  option httpchk GET /h HTTP/1.1\\r\\nHost:\\ x
+  http-check expect ! rstatus ^5
+  server s 10.0.0.1:80 check inter 2s ssl verify none sni str(x) id 3 weight 256
+";
+    for (index, line) in text.lines().enumerate() {
+        for (cut, _) in line.char_indices() {
+            let mut mutated: Vec<&str> = text.lines().collect();
+            mutated[index] = &line[..cut];
+            let _ = parse("t.cfg", &mutated.join("\n"));
+        }
+    }
+    parse_ok(text);
+}
