@@ -89,6 +89,9 @@ const CRAFTED: &[(&str, &str)] = &[
     ("crt_without_key", "frontend f\n  bind 127.0.0.1:18443 ssl crt tests/fixtures/certs/ca.pem\n"),
     ("server_bare_ipv6_with_port", "backend b\n  server s ::1:18001\n"),
     ("check_interval_zero", "backend b\n  server s 127.0.0.1:18001 check inter 0\n"),
+    ("named_defaults_from", "defaults web\n  mode http\n  timeout client 1s\ndefaults\n  mode tcp\nfrontend f from web\n  bind 127.0.0.1:18080\n  http-request deny\n"),
+    ("from_unknown_defaults", "frontend f from nope\n  bind 127.0.0.1:18080\n"),
+    ("timer_overflow", "backend b\n  timeout server 30d\n  server s 127.0.0.1:18001\n"),
     ("errorfile_bad_code", "defaults\n  errorfile 302 tests/fixtures/errors/503.http\n"),
 ];
 

@@ -52,6 +52,9 @@ struct Parser<'f> {
     state: GlobalState,
     section: Section,
     defaults: Draft,
+    /// Name of the `defaults` section being used, and earlier named ones (for `from`).
+    defaults_name: Option<String>,
+    named_defaults: HashMap<String, Draft>,
     current: Option<Draft>,
     done: Vec<Draft>,
 }
@@ -73,6 +76,8 @@ impl<'f> Parser<'f> {
             },
             section: Section::None,
             defaults: Draft::new(Kind::Defaults, String::new(), 0),
+            defaults_name: None,
+            named_defaults: HashMap::new(),
             current: None,
             done: Vec::new(),
         }
@@ -103,10 +108,17 @@ impl<'f> Parser<'f> {
             "defaults" => {
                 self.close_proxy();
                 self.section = Section::Defaults;
-                // Each defaults section starts afresh (a name, if any, is not used).
+                if let Some(previous) = self.defaults_name.take() {
+                    self.named_defaults.insert(previous, self.defaults.clone());
+                }
+                // Each defaults section starts afresh; a named one can be used with `from`.
                 self.defaults = Draft::new(Kind::Defaults, String::new(), line);
+                self.defaults_name = words.get(1).cloned();
                 if let Some(extra) = words.get(2) {
-                    self.error(line, format!("unexpected '{extra}' after 'defaults' name"));
+                    self.error(
+                        line,
+                        format!("unexpected '{extra}' after 'defaults' name (inheritance is not supported)"),
+                    );
                 }
             }
             "frontend" | "backend" | "listen" => self.open_proxy(&words, line),
@@ -143,9 +155,33 @@ impl<'f> Parser<'f> {
         if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
             self.error(line, format!("character '{bad}' is not permitted in {} name '{name}'", words[0]));
         }
-        let mut draft = self.defaults.start_proxy(kind, name, line);
+        // `frontend NAME from DEFAULTS`: that named defaults section, not the last one.
+        let base = match (words.get(2).map(String::as_str), words.get(3)) {
+            (Some("from"), Some(from)) if self.defaults_name.as_ref() == Some(from) => Some(&self.defaults),
+            (Some("from"), Some(from)) => match self.named_defaults.get(from) {
+                Some(named) => Some(named),
+                None => {
+                    let message = format!("{} '{name}': unable to find defaults section '{from}'", words[0]);
+                    self.error(line, message);
+                    None
+                }
+            },
+            (Some("from"), None) => {
+                self.error(
+                    line,
+                    format!("'from' expects the name of a defaults section after '{} {name}'", words[0]),
+                );
+                None
+            }
+            _ => None,
+        };
+        let from_used = base.is_some() || words.get(2).is_some_and(|w| w == "from");
+        let mut draft = base.unwrap_or(&self.defaults).start_proxy(kind, name, line);
+        if let Some(extra) = words.get(4).filter(|_| from_used) {
+            self.error(line, format!("unexpected '{extra}' after 'from {}'", words[3]));
+        }
         // Legacy `listen NAME ADDR:PORT` form: the address is a bind.
-        if let Some(addr) = words.get(2) {
+        if let Some(addr) = words.get(2).filter(|_| !from_used) {
             if kind == Kind::Backend {
                 self.error(
                     line,

@@ -464,3 +464,34 @@ backend b
     }
     parse_ok(text);
 }
+
+#[test]
+fn named_defaults_and_from() {
+    let text = "\
+defaults web
+  mode http
+  timeout client 1s
+defaults
+  mode tcp
+  timeout client 2s
+frontend f from web
+  bind :80
+frontend g
+  bind :81
+frontend h from nope
+  bind :82
+";
+    let (_, diags) = parse("t.cfg", text);
+    let errors: Vec<(usize, &str)> =
+        diags.iter().filter(|d| d.is_error()).map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(errors, [(11, "frontend 'h': unable to find defaults section 'nope'")]);
+    let (config, _) = parse_ok(&text.replace("frontend h from nope\n  bind :82\n", ""));
+    let f = config.proxy("f").expect("f");
+    assert_eq!((f.mode, f.timeouts.client), (Mode::Http, Some(Duration::from_secs(1))));
+    let g = config.proxy("g").expect("g");
+    assert_eq!(
+        (g.mode, g.timeouts.client),
+        (Mode::Tcp, Some(Duration::from_secs(2))),
+        "the last defaults apply"
+    );
+}
