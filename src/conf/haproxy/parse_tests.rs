@@ -495,3 +495,18 @@ frontend h from nope
         "the last defaults apply"
     );
 }
+
+#[test]
+fn check_rules_from_defaults_are_replaced_not_extended() {
+    let text = format!(
+        "{TIMEOUTS}  option httpchk GET /health\n  http-check expect status 200\nbackend inherits\n  server s 10.0.0.1:80 check\nbackend own\n  http-check expect status 204\n  server s 10.0.0.1:80 check\n"
+    );
+    let (config, _) = parse_ok(&text);
+    let expect_of = |name: &str| match &config.proxy(name).expect("proxy").health {
+        HealthCheck::Http(check) => (check.uri.clone(), check.expect.clone()),
+        other => panic!("expected an HTTP check, got {other:?}"),
+    };
+    let status = |code| Some(HttpExpect { negated: false, kind: HttpExpectKind::Status(vec![(code, code)]) });
+    assert_eq!(expect_of("inherits"), ("/health".to_string(), status(200)));
+    assert_eq!(expect_of("own"), ("/health".to_string(), status(204)));
+}

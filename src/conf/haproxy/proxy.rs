@@ -82,6 +82,13 @@ pub(super) struct Draft {
     /// Line of the first `http-check` rule, to warn when httpchk is off.
     http_check_line: Option<usize>,
     tcp_steps: Vec<TcpCheckStep>,
+    /// This section wrote its own `http-check`/`tcp-check` rules: those of
+    /// `defaults` are inherited only by proxies that write none (as in HAProxy).
+    own_http_check: bool,
+    own_tcp_check: bool,
+    /// Headers appended to the version of `option httpchk` (old style), kept
+    /// apart from `http-check send hdr` ones.
+    httpchk_headers: Vec<(String, String)>,
     logs: Vec<LogEntry>,
     refs: Vec<BackendRef>,
     default_backend_line: usize,
@@ -105,6 +112,9 @@ impl Draft {
             http_check: HttpCheck::default(),
             http_check_line: None,
             tcp_steps: Vec::new(),
+            own_http_check: false,
+            own_tcp_check: false,
+            httpchk_headers: Vec::new(),
             logs: Vec::new(),
             refs: Vec::new(),
             default_backend_line: 0,
@@ -119,6 +129,8 @@ impl Draft {
     pub fn start_proxy(&self, kind: Kind, name: String, line: usize) -> Draft {
         let mut draft = self.clone();
         draft.kind = kind;
+        draft.own_http_check = false;
+        draft.own_tcp_check = false;
         draft.proxy.name = name;
         draft.proxy.line = line;
         draft.proxy.cap = Capabilities { frontend: kind.frontend(), backend: kind.backend() };
@@ -370,9 +382,24 @@ pub(super) fn proxy_keyword(
         }
         "http-check" => {
             draft.http_check_line.get_or_insert(line);
+            if !draft.own_http_check {
+                // Rules from defaults are replaced, the `option httpchk` request line kept.
+                let check = &mut draft.http_check;
+                check.headers.clear();
+                check.body = None;
+                check.expect = None;
+                draft.own_http_check = true;
+            }
             parse_http_check(&mut draft.http_check, args)?
         }
-        "tcp-check" => draft.tcp_steps.push(parse_tcp_check(args)?),
+        "tcp-check" => {
+            let step = parse_tcp_check(args)?;
+            if !draft.own_tcp_check {
+                draft.tcp_steps.clear();
+                draft.own_tcp_check = true;
+            }
+            draft.tcp_steps.push(step);
+        }
         "stats" => parse_stats(draft, args, warnings, &mut nbsrv)?,
         "capture"
         | "compression"
@@ -555,11 +582,12 @@ fn parse_option(draft: &mut Draft, args: &[String], warnings: &mut Vec<String>) 
                     // Old configs append headers to the version: `HTTP/1.1\r\nHost:\ x`.
                     let mut lines = version.split("\r\n");
                     check.version = lines.next().unwrap_or_default().to_string();
+                    draft.httpchk_headers.clear();
                     for header in lines.filter(|l| !l.is_empty()) {
                         let (n, v) = header
                             .split_once(':')
                             .ok_or_else(|| format!("invalid header '{header}' in 'option httpchk'"))?;
-                        check.headers.push((n.trim().to_string(), v.trim().to_string()));
+                        draft.httpchk_headers.push((n.trim().to_string(), v.trim().to_string()));
                     }
                 }
                 _ => return Err("'option httpchk' expects at most a method, a URI and a version".into()),
@@ -719,7 +747,11 @@ pub(super) fn finalize(
     if draft.kind.backend() {
         proxy.health = match draft.check_kind {
             CheckKind::Connect => HealthCheck::Connect,
-            CheckKind::Http => HealthCheck::Http(draft.http_check.clone()),
+            CheckKind::Http => {
+                let mut check = draft.http_check.clone();
+                check.headers.splice(0..0, draft.httpchk_headers.iter().cloned());
+                HealthCheck::Http(check)
+            }
             CheckKind::Tcp => HealthCheck::TcpCheck(draft.tcp_steps.clone()),
         };
         if let Some(check_line) = draft.http_check_line.filter(|_| draft.check_kind != CheckKind::Http) {
