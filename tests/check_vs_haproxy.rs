@@ -107,6 +107,8 @@ const INTENTIONAL_DIFFERENCES: &[(&str, &str)] = &[
     ("server_without_port", "backend b\n  server s 127.0.0.1\n"),
     // HAProxy's passive cookie mode (no insert/rewrite/prefix) is not implemented.
     ("passive_cookie", "backend b\n  mode http\n  cookie SRV\n  server s 127.0.0.1:18001 cookie s\n"),
+    // "${NAME}" would make the configuration depend on the proxy's environment.
+    ("environment_variable", "frontend f\n  bind \"${LANAI_TEST_UNSET}127.0.0.1:18080\"\n"),
     // ACL pattern files (`-f`) are not supported: patterns go on the line.
     ("acl_pattern_file", "frontend f\n  bind 127.0.0.1:18080\n  acl x src -f tests/fixtures/acl/nets.lst\n"),
 ];
