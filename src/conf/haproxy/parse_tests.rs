@@ -510,3 +510,25 @@ fn check_rules_from_defaults_are_replaced_not_extended() {
     assert_eq!(expect_of("inherits"), ("/health".to_string(), status(200)));
     assert_eq!(expect_of("own"), ("/health".to_string(), status(204)));
 }
+
+#[test]
+fn http_settings_in_tcp_proxies_are_dropped_with_warnings() {
+    let text = format!(
+        "{TIMEOUTS}  option httplog\n  option forwardfor\nfrontend f\n  bind :80\n  monitor-uri /alive\n  stats enable\n"
+    );
+    let (config, diags) = parse_ok(&text);
+    let f = config.proxy("f").expect("f");
+    assert!(f.options.tcplog && !f.options.httplog);
+    assert_eq!((f.monitor_uri.as_ref(), f.stats.as_ref(), f.options.forwardfor.as_ref()), (None, None, None));
+    let messages: Vec<String> =
+        warnings(&diags).into_iter().map(|(line, m)| format!("{line}: {m}")).collect();
+    assert_eq!(
+        messages,
+        [
+            "7: monitor-uri will be ignored for frontend 'f' (needs 'mode http')",
+            "7: 'option httplog' not usable with frontend 'f' (needs 'mode http'). Falling back to 'option tcplog'.",
+            "7: 'stats' statement ignored for frontend 'f' as it requires HTTP mode",
+            "7: 'option forwardfor' ignored for frontend 'f' as it requires HTTP mode",
+        ]
+    );
+}

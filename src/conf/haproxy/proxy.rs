@@ -796,6 +796,38 @@ pub(super) fn finalize(
             .map(|r| r.line)
             .chain(proxy.http_response.iter().map(|r| r.line))
             .collect();
+        // HTTP-only settings in a TCP proxy: dropped with HAProxy's warnings.
+        if proxy.monitor_uri.take().is_some() {
+            findings.push((
+                line,
+                false,
+                format!("monitor-uri will be ignored for {label} '{name}' (needs 'mode http')"),
+            ));
+        }
+        if proxy.options.httplog {
+            proxy.options.httplog = false;
+            proxy.options.httplog_clf = false;
+            proxy.options.tcplog = true;
+            findings.push((
+                line,
+                false,
+                format!("'option httplog' not usable with {label} '{name}' (needs 'mode http'). Falling back to 'option tcplog'."),
+            ));
+        }
+        if proxy.stats.take().is_some() {
+            findings.push((
+                line,
+                false,
+                format!("'stats' statement ignored for {label} '{name}' as it requires HTTP mode"),
+            ));
+        }
+        if proxy.options.forwardfor.take().is_some() {
+            findings.push((
+                line,
+                false,
+                format!("'option forwardfor' ignored for {label} '{name}' as it requires HTTP mode"),
+            ));
+        }
         if let Some(first) = http_rules.first() {
             findings.push((*first, false, format!("'http-request'/'http-response'/'redirect' rules ignored for {label} '{name}' as they require 'mode http'")));
             proxy.http_request.clear();
