@@ -523,7 +523,8 @@ impl PartialEq for Pattern {
 // ---------------------------------------------------------------- rules
 
 /// A string that may contain `%[fetch]` samples and `%ci`-style log variables,
-/// as in `set-header X-Client %[src]`. Parsed into parts once.
+/// as in `set-header X-Client %[src]`. Parsed into parts once: `%%` is already
+/// a literal `%`; `%ci`-style variables are kept as literal text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FmtString {
     pub parts: Vec<FmtPart>,
@@ -566,12 +567,14 @@ pub enum HttpRequestAction {
     ReplaceHeader {
         name: String,
         regex: RegexPat,
+        /// In regex-crate syntax: HAProxy's `\1` is given as `${1}`, a literal `$` as `$$`.
         replace: String,
     },
     /// Regex applied to each comma-separated value.
     ReplaceValue {
         name: String,
         regex: RegexPat,
+        /// In regex-crate syntax: HAProxy's `\1` is given as `${1}`, a literal `$` as `$$`.
         replace: String,
     },
     SetPath(FmtString),
@@ -646,12 +649,31 @@ pub struct HttpResponseRule {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpResponseAction {
-    SetHeader { name: String, value: FmtString },
-    AddHeader { name: String, value: FmtString },
-    DelHeader { name: String },
-    ReplaceHeader { name: String, regex: RegexPat, replace: String },
-    ReplaceValue { name: String, regex: RegexPat, replace: String },
-    Deny { status: u16 },
+    SetHeader {
+        name: String,
+        value: FmtString,
+    },
+    AddHeader {
+        name: String,
+        value: FmtString,
+    },
+    DelHeader {
+        name: String,
+    },
+    /// `replace` as in `HttpRequestAction::ReplaceHeader` (regex-crate syntax).
+    ReplaceHeader {
+        name: String,
+        regex: RegexPat,
+        replace: String,
+    },
+    ReplaceValue {
+        name: String,
+        regex: RegexPat,
+        replace: String,
+    },
+    Deny {
+        status: u16,
+    },
     Allow,
 }
 
