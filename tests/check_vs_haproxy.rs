@@ -109,6 +109,10 @@ const INTENTIONAL_DIFFERENCES: &[(&str, &str)] = &[
     ("passive_cookie", "backend b\n  mode http\n  cookie SRV\n  server s 127.0.0.1:18001 cookie s\n"),
     // "${NAME}" would make the configuration depend on the proxy's environment.
     ("environment_variable", "frontend f\n  bind \"${LANAI_TEST_UNSET}127.0.0.1:18080\"\n"),
+    // Features the data plane does not implement are errors naming them, never ignored.
+    ("unsupported_converter", "frontend f\n  mode http\n  bind 127.0.0.1:18080\n  http-request set-header X %[req.hdr(host),lower]\n"),
+    ("unsupported_action", "frontend f\n  mode http\n  bind 127.0.0.1:18080\n  http-request tarpit\n"),
+    ("unsupported_server_option", "backend b\n  server s 127.0.0.1:18001 slowstart 10s\n"),
     // ACL pattern files (`-f`) are not supported: patterns go on the line.
     ("acl_pattern_file", "frontend f\n  bind 127.0.0.1:18080\n  acl x src -f tests/fixtures/acl/nets.lst\n"),
 ];
