@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
 use super::model::*;
 use crate::conf::Diagnostic;
 
@@ -29,18 +32,35 @@ fn check_content(path: &Path, expect: Expect) -> Result<(), String> {
     if expect == Expect::Readable {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&bytes);
-    if !text.contains("-----BEGIN CERTIFICATE-----") {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("invalid PEM in '{shown}': {e}"))?;
+    if certs.is_empty() {
         return Err(format!("no certificate found in '{shown}' (PEM expected)"));
     }
-    if expect == Expect::CertAndKey && !text.contains("PRIVATE KEY-----") {
-        let mut sidecar = path.as_os_str().to_owned();
-        sidecar.push(".key");
-        let sidecar = PathBuf::from(sidecar);
-        let key_text = std::fs::read_to_string(&sidecar).unwrap_or_default();
-        if !key_text.contains("PRIVATE KEY-----") {
-            return Err(format!("no private key found in '{shown}' nor in '{}'", sidecar.display()));
-        }
+    if expect == Expect::Certificates {
+        return Ok(());
+    }
+    // The key is in the file, or beside it as `FILE.key` (as HAProxy loads it).
+    let mut sidecar = path.as_os_str().to_owned();
+    sidecar.push(".key");
+    let sidecar = PathBuf::from(sidecar);
+    let key = match PrivateKeyDer::from_pem_slice(&bytes) {
+        Ok(key) => key,
+        Err(_) => std::fs::read(&sidecar)
+            .ok()
+            .and_then(|key_bytes| PrivateKeyDer::from_pem_slice(&key_bytes).ok())
+            .ok_or_else(|| format!("no private key found in '{shown}' nor in '{}'", sidecar.display()))?,
+    };
+    let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("unsupported private key in '{shown}': {e}"))?;
+    // Only a proven mismatch is reported: certificates webpki cannot parse
+    // are the TLS layer's business when it loads them.
+    let certified = rustls::sign::CertifiedKey::new(certs, signing_key);
+    if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
+        certified.keys_match()
+    {
+        return Err(format!("the private key does not match the certificate in '{shown}'"));
     }
     Ok(())
 }
@@ -131,8 +151,17 @@ pub fn check_files(config: &Config, file: &str) -> Vec<Diagnostic> {
 mod tests {
     use super::*;
 
-    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n";
+    fn fixture(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs").join(name);
+        std::fs::read_to_string(path).expect("fixture certificate")
+    }
+
+    /// (certificate PEM, private key PEM) of the test site certificate, and the CA certificate.
+    fn material() -> (String, String, String) {
+        let site = fixture("site.pem");
+        let key_at = site.find("-----BEGIN PRIVATE KEY-----").expect("key in site.pem");
+        (site[..key_at].to_string(), site[key_at..].to_string(), fixture("ca.pem"))
+    }
 
     fn config_with(dir: &Path, crt: &str, ca: &str) -> Config {
         let text = format!(
@@ -147,26 +176,33 @@ mod tests {
 
     #[test]
     fn certificates_keys_and_errorfiles() {
+        let (cert, key, ca) = material();
         let dir = tempfile::tempdir().expect("temp dir");
         let p = dir.path();
-        std::fs::write(p.join("both.pem"), format!("{CERT}{KEY}")).expect("write");
-        std::fs::write(p.join("ca.pem"), CERT).expect("write");
+        std::fs::write(p.join("both.pem"), format!("{cert}{key}")).expect("write");
+        std::fs::write(p.join("ca.pem"), &ca).expect("write");
         std::fs::write(p.join("503.http"), "HTTP/1.0 503\r\n\r\n").expect("write");
         assert_eq!(check_files(&config_with(p, "both.pem", "ca.pem"), "t.cfg"), []);
 
         // A key beside the certificate, as `FILE.key`, is found too.
-        std::fs::write(p.join("split.pem"), CERT).expect("write");
-        std::fs::write(p.join("split.pem.key"), KEY).expect("write");
+        std::fs::write(p.join("split.pem"), &cert).expect("write");
+        std::fs::write(p.join("split.pem.key"), &key).expect("write");
         assert_eq!(check_files(&config_with(p, "split.pem", "ca.pem"), "t.cfg"), []);
 
         // A certificate without key, and a CA file without certificate.
-        std::fs::write(p.join("nokey.pem"), CERT).expect("write");
+        std::fs::write(p.join("nokey.pem"), &cert).expect("write");
         std::fs::write(p.join("empty.pem"), "").expect("write");
         let diags = check_files(&config_with(p, "nokey.pem", "empty.pem"), "t.cfg");
         let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(diags.iter().map(|d| d.line).collect::<Vec<_>>(), [2, 2]);
         assert!(messages[0].starts_with("SSL certificate: no private key found in"), "{messages:?}");
         assert!(messages[1].starts_with("CA file: no certificate found in"), "{messages:?}");
+
+        // The CA's certificate with the site's key: a mismatch.
+        std::fs::write(p.join("mismatch.pem"), format!("{ca}{key}")).expect("write");
+        let diags = check_files(&config_with(p, "mismatch.pem", "ca.pem"), "t.cfg");
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert!(diags[0].message.contains("does not match"), "{diags:#?}");
 
         std::fs::remove_file(p.join("503.http")).expect("remove");
         let diags = check_files(&config_with(p, "both.pem", "ca.pem"), "t.cfg");
@@ -177,15 +213,16 @@ mod tests {
 
     #[test]
     fn certificate_directories() {
+        let (cert, key, ca) = material();
         let dir = tempfile::tempdir().expect("temp dir");
         let certs = dir.path().join("certs");
         std::fs::create_dir(&certs).expect("mkdir");
-        std::fs::write(dir.path().join("ca.pem"), CERT).expect("write");
+        std::fs::write(dir.path().join("ca.pem"), &ca).expect("write");
         std::fs::write(dir.path().join("503.http"), "x").expect("write");
-        std::fs::write(certs.join("a.pem"), format!("{CERT}{KEY}")).expect("write");
+        std::fs::write(certs.join("a.pem"), format!("{cert}{key}")).expect("write");
         std::fs::write(certs.join("a.pem.ocsp"), "binary").expect("write");
         assert_eq!(check_files(&config_with(dir.path(), "certs", "ca.pem"), "t.cfg"), []);
-        std::fs::write(certs.join("b.pem"), CERT).expect("write");
+        std::fs::write(certs.join("b.pem"), &cert).expect("write");
         let diags = check_files(&config_with(dir.path(), "certs", "ca.pem"), "t.cfg");
         assert_eq!(diags.len(), 1, "{diags:#?}");
         assert!(diags[0].message.contains("b.pem"));
