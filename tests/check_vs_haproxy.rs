@@ -87,6 +87,7 @@ const CRAFTED: &[(&str, &str)] = &[
     ("invalid_regex", "frontend f\n  mode http\n  bind 127.0.0.1:18080\n  acl x path_reg ([a-z\n"),
     ("crt_directory_with_keyless_cert", "frontend f\n  bind 127.0.0.1:18443 ssl crt tests/fixtures/certs/\n"),
     ("crt_without_key", "frontend f\n  bind 127.0.0.1:18443 ssl crt tests/fixtures/certs/ca.pem\n"),
+    ("crt_key_mismatch", "frontend f\n  bind 127.0.0.1:18443 ssl crt tests/fixtures/certs/mismatch.pem\n"),
     ("server_bare_ipv6_with_port", "backend b\n  server s ::1:18001\n"),
     ("check_interval_zero", "backend b\n  server s 127.0.0.1:18001 check inter 0\n"),
     ("named_defaults_from", "defaults web\n  mode http\n  timeout client 1s\ndefaults\n  mode tcp\nfrontend f from web\n  bind 127.0.0.1:18080\n  http-request deny\n"),
