@@ -156,6 +156,7 @@ pub(super) fn global_keyword(
     Ok(())
 }
 
+/// Keeps the model's default suite lists in step with the TLS 1.2 and 1.3 lists read so far.
 fn refresh_suites(state: &mut GlobalState) {
     state.global.ssl_default_bind.ciphersuites = if state.bind_tls12.is_some() || state.bind_tls13.is_some() {
         merge_suites(state.bind_tls12.as_deref(), state.bind_tls13.as_deref())

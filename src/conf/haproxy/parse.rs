@@ -9,8 +9,6 @@ use super::global::global_keyword;
 use super::lexer::split_line;
 use super::model::*;
 use super::proxy::{finalize, proxy_keyword, BackendRef, Draft, Kind, RefKind};
-
-use super::tls::merge_suites;
 use crate::conf::Diagnostic;
 
 /// Parses `text` (named `file` in diagnostics). Returns the model when there is
@@ -229,16 +227,6 @@ impl<'f> Parser<'f> {
 
     fn finish(mut self) -> (Option<Config>, Vec<Diagnostic>) {
         self.close_proxy();
-        let state = &mut self.state;
-        if state.bind_tls12.is_some() || state.bind_tls13.is_some() {
-            // Bind lines read the defaults when parsed; this keeps the model's copy.
-            state.global.ssl_default_bind.ciphersuites =
-                merge_suites(state.bind_tls12.as_deref(), state.bind_tls13.as_deref());
-        }
-        if state.server_tls12.is_some() || state.server_tls13.is_some() {
-            state.global.ssl_default_server.ciphersuites =
-                merge_suites(state.server_tls12.as_deref(), state.server_tls13.as_deref());
-        }
         let mut proxies = Vec::new();
         let mut refs = Vec::new();
         let mut findings = Vec::new();
