@@ -532,3 +532,14 @@ fn http_settings_in_tcp_proxies_are_dropped_with_warnings() {
         ]
     );
 }
+
+#[test]
+fn tcplog_and_httplog_replace_each_other() {
+    let text = format!("{TIMEOUTS}  option httplog\nfrontend f\n  bind :80\n  option tcplog\nbackend b\n  server s 10.0.0.1:80\n");
+    let (config, diags) = parse_ok(&text);
+    let f = config.proxy("f").expect("f");
+    assert!(f.options.tcplog && !f.options.httplog);
+    assert!(warnings(&diags).is_empty(), "{diags:#?}");
+    let b = config.proxy("b").expect("b");
+    assert!(b.options.httplog, "a tcp backend keeps its inherited log format silently");
+}

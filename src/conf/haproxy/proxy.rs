@@ -549,11 +549,17 @@ fn parse_option(draft: &mut Draft, args: &[String], warnings: &mut Vec<String>) 
             return Err(format!("'option {name}' takes no argument, got '{extra}'"));
         }
         *flag = true;
+        // Both set the log format: the last one wins, as in HAProxy.
+        if name == "tcplog" {
+            options.httplog = false;
+            options.httplog_clf = false;
+        }
         return Ok(());
     }
     match name {
         "httplog" => {
             options.httplog = true;
+            options.tcplog = false;
             options.httplog_clf = match rest {
                 [] => false,
                 [clf] if clf == "clf" => true,
@@ -804,7 +810,8 @@ pub(super) fn finalize(
                 format!("monitor-uri will be ignored for {label} '{name}' (needs 'mode http')"),
             ));
         }
-        if proxy.options.httplog {
+        // Log formats are a frontend matter: backends keep theirs silently.
+        if proxy.options.httplog && draft.kind.frontend() {
             proxy.options.httplog = false;
             proxy.options.httplog_clf = false;
             proxy.options.tcplog = true;
