@@ -529,17 +529,37 @@ fn http_settings_in_tcp_proxies_are_dropped_with_warnings() {
             "7: 'option httplog' not usable with frontend 'f' (needs 'mode http'). Falling back to 'option tcplog'.",
             "7: 'stats' statement ignored for frontend 'f' as it requires HTTP mode",
             "7: 'option forwardfor' ignored for frontend 'f' as it requires HTTP mode",
+            "7: log format ignored for frontend 'f' since it has no log address",
         ]
     );
 }
 
 #[test]
 fn tcplog_and_httplog_replace_each_other() {
-    let text = format!("{TIMEOUTS}  option httplog\nfrontend f\n  bind :80\n  option tcplog\nbackend b\n  server s 10.0.0.1:80\n");
+    let text = format!("{TIMEOUTS}  option httplog\n  log stdout local0\nfrontend f\n  bind :80\n  option tcplog\nbackend b\n  server s 10.0.0.1:80\n");
     let (config, diags) = parse_ok(&text);
     let f = config.proxy("f").expect("f");
     assert!(f.options.tcplog && !f.options.httplog);
     assert!(warnings(&diags).is_empty(), "{diags:#?}");
     let b = config.proxy("b").expect("b");
     assert!(b.options.httplog, "a tcp backend keeps its inherited log format silently");
+}
+
+#[test]
+fn rule_order_warnings() {
+    let text = format!(
+        "{TIMEOUTS}frontend f\n  mode http\n  log stdout local0\n  bind :80\n  tcp-request content accept\n  tcp-request connection accept\n  http-request deny if {{ path /x }}\n  http-request redirect scheme https\n  http-request return status 200 content-type text/plain\n"
+    );
+    let (config, diags) = parse_ok(&text);
+    let messages: Vec<String> =
+        warnings(&diags).into_iter().map(|(line, m)| format!("{line}: {m}")).collect();
+    assert_eq!(
+        messages,
+        [
+            "10: a 'tcp-request connection' rule placed after a 'tcp-request content' rule will still be processed before",
+            "13: 'return' content-type ignored: neither a body nor an errorfile is given",
+            "13: previous 'http-request' action (line 12) is final and has no condition attached, further entries are NOOP",
+        ]
+    );
+    assert_eq!(config.proxies[0].http_request.len(), 3);
 }

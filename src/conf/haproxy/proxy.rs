@@ -348,6 +348,7 @@ pub(super) fn proxy_keyword(
             match keyword {
                 "http-request" => {
                     let rule = parse_http_request(args, line, &mut ctx)?;
+                    warn_after_final_rule(&draft.proxy.http_request, ctx.warnings);
                     draft.proxy.http_request.push(rule);
                 }
                 "http-response" => {
@@ -359,6 +360,7 @@ pub(super) fn proxy_keyword(
                     let redirect = parse_redirect(action, &mut ctx)?;
                     let cond =
                         cond.map(|c| parse_condition(c, ctx.acls, ctx.refs, ctx.warnings)).transpose()?;
+                    warn_after_final_rule(&draft.proxy.http_request, ctx.warnings);
                     draft.proxy.http_request.push(HttpRequestRule {
                         line,
                         action: HttpRequestAction::Redirect(redirect),
@@ -374,6 +376,12 @@ pub(super) fn proxy_keyword(
                                 draft.kind.name(),
                                 draft.proxy.name
                             ));
+                        }
+                        if !rule.content && draft.proxy.tcp_request.iter().any(|r| r.content) {
+                            ctx.warnings.push(
+                                "a 'tcp-request connection' rule placed after a 'tcp-request content' rule will still be processed before"
+                                    .into(),
+                            );
                         }
                         draft.proxy.tcp_request.push(rule);
                     }
@@ -447,6 +455,25 @@ pub(super) fn proxy_keyword(
         draft.refs.push(BackendRef { line, name, kind: RefKind::NbSrv });
     }
     Ok(())
+}
+
+/// HAProxy's warning when a rule follows one that always ends processing.
+fn warn_after_final_rule(rules: &[HttpRequestRule], warnings: &mut Vec<String>) {
+    let Some(last) = rules.last() else { return };
+    let is_final = matches!(
+        last.action,
+        HttpRequestAction::Redirect(_)
+            | HttpRequestAction::Deny { .. }
+            | HttpRequestAction::Return(_)
+            | HttpRequestAction::Allow
+            | HttpRequestAction::PrometheusExporter
+    );
+    if is_final && last.cond.is_none() {
+        warnings.push(format!(
+            "previous 'http-request' action (line {}) is final and has no condition attached, further entries are NOOP",
+            last.line
+        ));
+    }
 }
 
 fn parse_timeout(timeouts: &mut Timeouts, args: &[String]) -> Result<(), String> {
@@ -855,6 +882,13 @@ pub(super) fn finalize(
         }
     } else {
         proxy.default_backend = None;
+    }
+    if draft.kind.frontend() && (proxy.options.httplog || proxy.options.tcplog) && proxy.logs.is_empty() {
+        findings.push((
+            line,
+            false,
+            format!("log format ignored for {label} '{name}' since it has no log address"),
+        ));
     }
     let t = &proxy.timeouts;
     let frontend_missing = draft.kind.frontend() && t.client.is_none();
