@@ -312,10 +312,13 @@ pub(super) fn build_server(parts: ServerParts, opts: ServerOpts, backend: &str) 
 
 /// Is `word` an option keyword (used to explain `server NAME check` with no address)?
 pub(super) fn is_server_keyword(word: &str) -> bool {
-    let mut probe = ServerOpts::default();
-    let words = [word.to_string(), "1".to_string()];
-    parse_server_options(&words[..1], &mut probe, false, &Bases { ca: None, crt: None }).is_ok()
-        || matches!(word, "inter" | "fall" | "rise" | "weight" | "port" | "cookie" | "maxconn")
+    let words = [word.to_string()];
+    let bases = Bases { ca: None, crt: None };
+    match parse_server_options(&words, &mut ServerOpts::default(), false, &bases) {
+        Ok(()) => true,
+        // Options that need an argument fail differently from unknown words.
+        Err(e) => !e.starts_with("unknown server option"),
+    }
 }
 
 #[cfg(test)]
@@ -348,6 +351,9 @@ mod tests {
         let err = parse_server_addr("<srv1_ip>:<srv1_port>").unwrap_err();
         assert!(err.contains("placeholder"), "{err}");
         assert!(parse_server_addr("10.0.0.1").unwrap_err().contains("missing port"));
+        assert!(
+            is_server_keyword("check") && is_server_keyword("inter") && !is_server_keyword("10.0.0.1:80")
+        );
         assert_eq!(parse_server_addr("::1:80"), Ok(("[::1]:80".parse().expect("addr"), None)));
     }
 
