@@ -647,33 +647,15 @@ pub struct HttpResponseRule {
     pub cond: Option<Condition>,
 }
 
+/// `replace` fields use regex-crate syntax, as in `HttpRequestAction::ReplaceHeader`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpResponseAction {
-    SetHeader {
-        name: String,
-        value: FmtString,
-    },
-    AddHeader {
-        name: String,
-        value: FmtString,
-    },
-    DelHeader {
-        name: String,
-    },
-    /// `replace` as in `HttpRequestAction::ReplaceHeader` (regex-crate syntax).
-    ReplaceHeader {
-        name: String,
-        regex: RegexPat,
-        replace: String,
-    },
-    ReplaceValue {
-        name: String,
-        regex: RegexPat,
-        replace: String,
-    },
-    Deny {
-        status: u16,
-    },
+    SetHeader { name: String, value: FmtString },
+    AddHeader { name: String, value: FmtString },
+    DelHeader { name: String },
+    ReplaceHeader { name: String, regex: RegexPat, replace: String },
+    ReplaceValue { name: String, regex: RegexPat, replace: String },
+    Deny { status: u16 },
     Allow,
 }
 
