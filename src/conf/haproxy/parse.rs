@@ -290,6 +290,26 @@ fn cross_check(proxies: &[Proxy], refs: &[Vec<BackendRef>], file: &str, findings
             seen_backends.insert(&proxy.name, proxy);
         }
     }
+    // HAProxy binds with SO_REUSEPORT: two binds on one address share its
+    // connections at random, which is rarely what was meant.
+    let mut bound: HashMap<std::net::SocketAddr, (&str, usize)> = HashMap::new();
+    for proxy in proxies {
+        for bind in &proxy.binds {
+            match bound.get(&bind.addr) {
+                Some((other, line)) => findings.push((
+                    bind.line,
+                    false,
+                    format!(
+                        "address {} is also bound by '{other}' at line {line}: connections will be shared between them",
+                        bind.addr
+                    ),
+                )),
+                None => {
+                    bound.insert(bind.addr, (&proxy.name, bind.line));
+                }
+            }
+        }
+    }
     for (proxy, proxy_refs) in proxies.iter().zip(refs) {
         for reference in proxy_refs {
             let name = reference.name.as_str();

@@ -563,3 +563,17 @@ fn rule_order_warnings() {
     );
     assert_eq!(config.proxies[0].http_request.len(), 3);
 }
+
+#[test]
+fn one_address_bound_twice_warns() {
+    let text = format!("{TIMEOUTS}frontend a\n  bind :80\nfrontend b\n  bind 0.0.0.0:80\n  bind :81\n");
+    let (_, diags) = parse_ok(&text);
+    assert_eq!(
+        warnings(&diags),
+        [(
+            8,
+            "address 0.0.0.0:80 is also bound by 'a' at line 6: connections will be shared between them"
+                .to_string()
+        )]
+    );
+}
