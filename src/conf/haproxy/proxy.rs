@@ -721,7 +721,11 @@ fn parse_stats(
     let page = draft.proxy.stats.get_or_insert_with(StatsPage::default);
     let one = || match rest {
         [value] => Ok(value.clone()),
-        _ => Err(format!("'stats {verb}' expects one argument")),
+        [] => Err(format!("'stats {verb}' expects one argument")),
+        _ => Err(format!(
+            "'stats {verb}' expects one argument: quote or escape spaces, as in \"{}\"",
+            rest.join(" ")
+        )),
     };
     match verb.as_str() {
         "enable" => {}
