@@ -85,6 +85,14 @@ const CRAFTED: &[(&str, &str)] = &[
     ("global_section", "global\n  maxconn 2000\n  nbthread 2\n  user haproxy\n  group haproxy\n  pidfile /run/lanai.pid\n  hard-stop-after 30s\n  node lb1\n  description main balancer\n  stats socket /run/lanai.sock mode 600 level admin expose-fd listeners\n  stats timeout 2m\n  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384\n  ssl-default-bind-options no-sslv3 no-tlsv10 no-tlsv11 no-tls-tickets ssl-min-ver TLSv1.2\n  tune.bufsize 32768\n  daemon\n"),
     ("weight_out_of_range", "backend b\n  server s 127.0.0.1:18001 weight 300\n"),
     ("invalid_regex", "frontend f\n  mode http\n  bind 127.0.0.1:18080\n  acl x path_reg ([a-z\n"),
+    ("crt_directory_with_keyless_cert", "frontend f\n  bind 127.0.0.1:18443 ssl crt tests/fixtures/certs/\n"),
+    ("crt_without_key", "frontend f\n  bind 127.0.0.1:18443 ssl crt tests/fixtures/certs/ca.pem\n"),
+    ("crt_key_mismatch", "frontend f\n  bind 127.0.0.1:18443 ssl crt tests/fixtures/certs/mismatch.pem\n"),
+    ("server_bare_ipv6_with_port", "backend b\n  server s ::1:18001\n"),
+    ("check_interval_zero", "backend b\n  server s 127.0.0.1:18001 check inter 0\n"),
+    ("named_defaults_from", "defaults web\n  mode http\n  timeout client 1s\ndefaults\n  mode tcp\nfrontend f from web\n  bind 127.0.0.1:18080\n  http-request deny\n"),
+    ("from_unknown_defaults", "frontend f from nope\n  bind 127.0.0.1:18080\n"),
+    ("timer_overflow", "backend b\n  timeout server 30d\n  server s 127.0.0.1:18001\n"),
     ("errorfile_bad_code", "defaults\n  errorfile 302 tests/fixtures/errors/503.http\n"),
 ];
 
@@ -100,6 +108,12 @@ const INTENTIONAL_DIFFERENCES: &[(&str, &str)] = &[
     ("server_without_port", "backend b\n  server s 127.0.0.1\n"),
     // HAProxy's passive cookie mode (no insert/rewrite/prefix) is not implemented.
     ("passive_cookie", "backend b\n  mode http\n  cookie SRV\n  server s 127.0.0.1:18001 cookie s\n"),
+    // "${NAME}" would make the configuration depend on the proxy's environment.
+    ("environment_variable", "frontend f\n  bind \"${LANAI_TEST_UNSET}127.0.0.1:18080\"\n"),
+    // Features the data plane does not implement are errors naming them, never ignored.
+    ("unsupported_converter", "frontend f\n  mode http\n  bind 127.0.0.1:18080\n  http-request set-header X %[req.hdr(host),lower]\n"),
+    ("unsupported_action", "frontend f\n  mode http\n  bind 127.0.0.1:18080\n  http-request tarpit\n"),
+    ("unsupported_server_option", "backend b\n  server s 127.0.0.1:18001 slowstart 10s\n"),
     // ACL pattern files (`-f`) are not supported: patterns go on the line.
     ("acl_pattern_file", "frontend f\n  bind 127.0.0.1:18080\n  acl x src -f tests/fixtures/acl/nets.lst\n"),
 ];

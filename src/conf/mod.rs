@@ -4,7 +4,7 @@
 mod check;
 pub mod haproxy;
 
-pub use check::{check_file, ConfigKind};
+pub use check::{check_file, check_text, ConfigKind};
 
 use std::fmt;
 

@@ -372,6 +372,7 @@ pub(super) fn predefined_acl(name: &str) -> Option<Result<AclMatch, String>> {
         "HTTP" => simple(Fetch::Method, M::Found, Vec::new()),
         "HTTP_1.0" => simple(Fetch::HttpVersion, M::Exact, strings(&["1.0"])),
         "HTTP_1.1" => simple(Fetch::HttpVersion, M::Exact, strings(&["1.1"])),
+        "HTTP_2.0" => simple(Fetch::HttpVersion, M::Exact, strings(&["2.0"])),
         "HTTP_CONTENT" => simple(
             Fetch::Hdr { name: "content-length".into(), occurrence: None },
             M::Int,
@@ -391,7 +392,7 @@ pub(super) fn predefined_acl(name: &str) -> Option<Result<AclMatch, String>> {
         "METH_PUT" => method_is("PUT"),
         "METH_TRACE" => method_is("TRACE"),
         "REQ_CONTENT" => simple(Fetch::ReqLen, M::Int, vec![Pattern::IntRange(1, i64::MAX)]),
-        "WAIT_END" | "RDP_COOKIE" | "HTTP_2.0" => {
+        "WAIT_END" | "RDP_COOKIE" => {
             return Some(Err(format!("predefined ACL '{name}' is not supported")));
         }
         _ => return None,
@@ -612,6 +613,7 @@ mod tests {
             "HTTP_CONTENT",
             "HTTP_URL_ABS",
             "HTTP_URL_SLASH",
+            "HTTP_2.0",
             "HTTP_URL_STAR",
             "METH_CONNECT",
             "METH_DELETE",

@@ -137,8 +137,17 @@ pub(super) fn parse_bind(
             verify: verify.unwrap_or_default(),
         })
     } else {
-        if !certs.is_empty() || ca_file.is_some() {
-            warnings.push(format!("'crt'/'ca-file' ignored on bind '{addr_text}': 'ssl' is not set"));
+        let tls_only = [
+            ("crt", !certs.is_empty()),
+            ("ca-file", ca_file.is_some()),
+            ("alpn", !alpn.is_empty()),
+            ("ciphers", tls12.is_some()),
+            ("ciphersuites", tls13.is_some()),
+            ("verify", verify.is_some()),
+        ];
+        let ignored: Vec<&str> = tls_only.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
+        if !ignored.is_empty() {
+            warnings.push(format!("{} ignored on bind '{addr_text}': 'ssl' is not set", ignored.join(", ")));
         }
         None
     };
@@ -193,6 +202,8 @@ mod tests {
     #[test]
     fn bind_lists_and_flags() {
         let (binds, _) = bind(":80,:81 accept-proxy v4v6").expect("valid");
+        let (_, warnings) = bind(":80 crt a.pem alpn h2").expect("valid");
+        assert_eq!(warnings, ["crt, alpn ignored on bind ':80': 'ssl' is not set"]);
         assert_eq!(binds.len(), 2);
         assert!(binds[1].accept_proxy && binds[1].v4v6 && binds[1].tls.is_none());
         let (binds, warnings) = bind(":443 ssl crt a.pem ciphers ECDHE+AESGCM:DHE+AESGCM").expect("valid");

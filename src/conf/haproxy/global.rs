@@ -156,6 +156,7 @@ pub(super) fn global_keyword(
     Ok(())
 }
 
+/// Keeps the model's default suite lists in step with the TLS 1.2 and 1.3 lists read so far.
 fn refresh_suites(state: &mut GlobalState) {
     state.global.ssl_default_bind.ciphersuites = if state.bind_tls12.is_some() || state.bind_tls13.is_some() {
         merge_suites(state.bind_tls12.as_deref(), state.bind_tls13.as_deref())
@@ -314,11 +315,10 @@ pub(super) fn parse_log(args: &[String], line: usize) -> Result<LogLine, String>
     };
     let dest = log_dest(target)?;
     let mut format = LogFormat::default();
+    let mut max_len = None;
     while let [option, value, tail @ ..] = rest {
         match option.as_str() {
-            "len" => {
-                parse_number::<u32>("len", value)?;
-            }
+            "len" => max_len = Some(parse_number::<usize>("len", value)?),
             "format" => {
                 format = match value.as_str() {
                     "raw" => LogFormat::Raw,
@@ -351,5 +351,5 @@ pub(super) fn parse_log(args: &[String], line: usize) -> Result<LogLine, String>
         }
         _ => return Err(format!("unexpected '{}' after log levels", levels[2])),
     };
-    Ok(LogLine::Target(LogTarget { line, dest, facility, max_level, format }))
+    Ok(LogLine::Target(LogTarget { line, dest, facility, max_level, format, max_len }))
 }

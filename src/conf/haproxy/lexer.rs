@@ -34,6 +34,11 @@ pub(super) fn split_line(line: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('"') => break,
                         Some('\\') => push_escape(&mut word, &mut chars)?,
+                        // HAProxy expands "${NAME}" from the environment; a
+                        // configuration must not depend on the proxy's environment here.
+                        Some('$') if chars.peek() == Some(&'{') => {
+                            return Err("environment variables (\"${NAME}\") are not supported".into())
+                        }
                         Some(ch) => word.push(ch),
                         None => return Err("unmatched quote (\")".into()),
                     }
@@ -120,5 +125,7 @@ mod tests {
     fn unterminated_quotes_are_errors() {
         assert!(split_line(r#"x "abc"#).unwrap_err().contains("unmatched quote"));
         assert!(split_line("x 'abc").unwrap_err().contains("unmatched quote"));
+        assert!(split_line(r#"bind "${IP}:80""#).unwrap_err().contains("environment variables"));
+        assert_eq!(words("x '${IP}' $a"), ["x", "${IP}", "$a"]);
     }
 }

@@ -115,6 +115,8 @@ pub struct LogTarget {
     pub max_level: Level,
     /// `format raw|short|rfc3164` (`rfc3164` when not given).
     pub format: LogFormat,
+    /// `len N`: longest line sent, in bytes (HAProxy's default is 1024).
+    pub max_len: Option<usize>,
 }
 
 /// How a `log` target frames each line. HAProxy's default, `rfc3164`, applies
@@ -514,7 +516,8 @@ impl PartialEq for Pattern {
 // ---------------------------------------------------------------- rules
 
 /// A string that may contain `%[fetch]` samples and `%ci`-style log variables,
-/// as in `set-header X-Client %[src]`. Parsed into parts once.
+/// as in `set-header X-Client %[src]`. Parsed into parts once: `%%` is already
+/// a literal `%`; `%ci`-style variables are kept as literal text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FmtString {
     pub parts: Vec<FmtPart>,
@@ -558,12 +561,14 @@ pub enum HttpRequestAction {
     ReplaceHeader {
         name: String,
         regex: RegexPat,
+        /// In regex-crate syntax: HAProxy's `\1` is given as `${1}`, a literal `$` as `$$`.
         replace: String,
     },
     /// Regex applied to each comma-separated value.
     ReplaceValue {
         name: String,
         regex: RegexPat,
+        /// In regex-crate syntax: HAProxy's `\1` is given as `${1}`, a literal `$` as `$$`.
         replace: String,
     },
     SetPath(FmtString),
@@ -636,6 +641,7 @@ pub struct HttpResponseRule {
     pub cond: Option<Condition>,
 }
 
+/// `replace` fields use regex-crate syntax, as in `HttpRequestAction::ReplaceHeader`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpResponseAction {
     SetHeader { name: String, value: FmtString },

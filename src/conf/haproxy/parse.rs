@@ -9,8 +9,6 @@ use super::global::global_keyword;
 use super::lexer::split_line;
 use super::model::*;
 use super::proxy::{finalize, proxy_keyword, BackendRef, Draft, Kind, RefKind};
-
-use super::tls::merge_suites;
 use crate::conf::Diagnostic;
 
 /// Parses `text` (named `file` in diagnostics). Returns the model when there is
@@ -52,6 +50,9 @@ struct Parser<'f> {
     state: GlobalState,
     section: Section,
     defaults: Draft,
+    /// Name of the `defaults` section being used, and earlier named ones (for `from`).
+    defaults_name: Option<String>,
+    named_defaults: HashMap<String, Draft>,
     current: Option<Draft>,
     done: Vec<Draft>,
 }
@@ -73,6 +74,8 @@ impl<'f> Parser<'f> {
             },
             section: Section::None,
             defaults: Draft::new(Kind::Defaults, String::new(), 0),
+            defaults_name: None,
+            named_defaults: HashMap::new(),
             current: None,
             done: Vec::new(),
         }
@@ -103,10 +106,17 @@ impl<'f> Parser<'f> {
             "defaults" => {
                 self.close_proxy();
                 self.section = Section::Defaults;
-                // Each defaults section starts afresh (a name, if any, is not used).
+                if let Some(previous) = self.defaults_name.take() {
+                    self.named_defaults.insert(previous, self.defaults.clone());
+                }
+                // Each defaults section starts afresh; a named one can be used with `from`.
                 self.defaults = Draft::new(Kind::Defaults, String::new(), line);
+                self.defaults_name = words.get(1).cloned();
                 if let Some(extra) = words.get(2) {
-                    self.error(line, format!("unexpected '{extra}' after 'defaults' name"));
+                    self.error(
+                        line,
+                        format!("unexpected '{extra}' after 'defaults' name (inheritance is not supported)"),
+                    );
                 }
             }
             "frontend" | "backend" | "listen" => self.open_proxy(&words, line),
@@ -143,9 +153,33 @@ impl<'f> Parser<'f> {
         if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
             self.error(line, format!("character '{bad}' is not permitted in {} name '{name}'", words[0]));
         }
-        let mut draft = self.defaults.start_proxy(kind, name, line);
+        // `frontend NAME from DEFAULTS`: that named defaults section, not the last one.
+        let base = match (words.get(2).map(String::as_str), words.get(3)) {
+            (Some("from"), Some(from)) if self.defaults_name.as_ref() == Some(from) => Some(&self.defaults),
+            (Some("from"), Some(from)) => match self.named_defaults.get(from) {
+                Some(named) => Some(named),
+                None => {
+                    let message = format!("{} '{name}': unable to find defaults section '{from}'", words[0]);
+                    self.error(line, message);
+                    None
+                }
+            },
+            (Some("from"), None) => {
+                self.error(
+                    line,
+                    format!("'from' expects the name of a defaults section after '{} {name}'", words[0]),
+                );
+                None
+            }
+            _ => None,
+        };
+        let from_used = base.is_some() || words.get(2).is_some_and(|w| w == "from");
+        let mut draft = base.unwrap_or(&self.defaults).start_proxy(kind, name, line);
+        if let Some(extra) = words.get(4).filter(|_| from_used) {
+            self.error(line, format!("unexpected '{extra}' after 'from {}'", words[3]));
+        }
         // Legacy `listen NAME ADDR:PORT` form: the address is a bind.
-        if let Some(addr) = words.get(2) {
+        if let Some(addr) = words.get(2).filter(|_| !from_used) {
             if kind == Kind::Backend {
                 self.error(
                     line,
@@ -193,16 +227,6 @@ impl<'f> Parser<'f> {
 
     fn finish(mut self) -> (Option<Config>, Vec<Diagnostic>) {
         self.close_proxy();
-        let state = &mut self.state;
-        if state.bind_tls12.is_some() || state.bind_tls13.is_some() {
-            // Bind lines read the defaults when parsed; this keeps the model's copy.
-            state.global.ssl_default_bind.ciphersuites =
-                merge_suites(state.bind_tls12.as_deref(), state.bind_tls13.as_deref());
-        }
-        if state.server_tls12.is_some() || state.server_tls13.is_some() {
-            state.global.ssl_default_server.ciphersuites =
-                merge_suites(state.server_tls12.as_deref(), state.server_tls13.as_deref());
-        }
         let mut proxies = Vec::new();
         let mut refs = Vec::new();
         let mut findings = Vec::new();
@@ -264,6 +288,26 @@ fn cross_check(proxies: &[Proxy], refs: &[Vec<BackendRef>], file: &str, findings
         }
         if proxy.cap.backend {
             seen_backends.insert(&proxy.name, proxy);
+        }
+    }
+    // HAProxy binds with SO_REUSEPORT: two binds on one address share its
+    // connections at random, which is rarely what was meant.
+    let mut bound: HashMap<std::net::SocketAddr, (&str, usize)> = HashMap::new();
+    for proxy in proxies {
+        for bind in &proxy.binds {
+            match bound.get(&bind.addr) {
+                Some((other, line)) => findings.push((
+                    bind.line,
+                    false,
+                    format!(
+                        "address {} is also bound by '{other}' at line {line}: connections will be shared between them",
+                        bind.addr
+                    ),
+                )),
+                None => {
+                    bound.insert(bind.addr, (&proxy.name, bind.line));
+                }
+            }
         }
     }
     for (proxy, proxy_refs) in proxies.iter().zip(refs) {

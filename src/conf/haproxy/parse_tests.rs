@@ -167,7 +167,8 @@ global
     assert_eq!(g.logs[0].dest, LogDest::Unix(PathBuf::from("/dev/log")));
     assert_eq!(g.logs[0].max_level, Level::Info);
     assert_eq!((g.logs[1].facility, g.logs[1].max_level), (Facility::Local1, Level::Notice));
-    assert_eq!(g.logs[2].dest, LogDest::Stdout);
+    assert_eq!((&g.logs[2].dest, g.logs[2].format), (&LogDest::Stdout, LogFormat::Raw));
+    assert_eq!(g.logs[0].format, LogFormat::Rfc3164);
     assert_eq!(g.logs[3].dest, LogDest::Udp("127.0.0.1:514".parse().expect("addr")));
     assert_eq!(g.logs[4].dest, LogDest::Udp("10.0.0.1:1514".parse().expect("addr")));
     assert_eq!(g.logs[4].line, 12);
@@ -429,5 +430,150 @@ fn bind_options_and_addresses() {
     assert_eq!(
         errors(&format!("{TIMEOUTS}frontend f\n  bind :443 ssl crt /a.pem ssl-min-ver TLSv1.0\n")),
         [(6, "'ssl-min-ver TLSv1.0' is not supported: rustls speaks TLS 1.2 and TLS 1.3 only".to_string())]
+    );
+}
+
+#[test]
+fn truncated_lines_never_panic() {
+    // Every prefix of every line of a rich configuration: errors, not panics.
+    let text = "\
+global
+  log 127.0.0.1:514 local2 notice
+  stats socket /run/x.sock mode 660 level admin
+  ssl-default-bind-ciphers ECDH+AESGCM:!aNULL
+frontend f
+  bind [::1]:443,:80 ssl crt /a.pem alpn h2 ssl-min-ver TLSv1.2
+  acl a hdr_dom(host) -i -m dom \"x y\" 'z' \\ w
+  http-request redirect location https://%[hdr(host)]%[path] code 301 if !a || { src 10.0.0.0/8 }
+  http-request return status 200 content-type text/plain lf-string \"%[src] ok\" hdr X-A %%b
+  tcp-request content accept if { req.ssl_hello_type 1 }
+  use_backend b if { dst_port ge 1024 } METH_GET
+backend b
+  balance uri whole len 10 depth 2
+  cookie S insert indirect domain .x.com maxidle 1h
+  option httpchk GET /h HTTP/1.1\\r\\nHost:\\ x
+  http-check expect ! rstatus ^5
+  server s 10.0.0.1:80 check inter 2s ssl verify none sni str(x) id 3 weight 256
+";
+    for (index, line) in text.lines().enumerate() {
+        for (cut, _) in line.char_indices() {
+            let mut mutated: Vec<&str> = text.lines().collect();
+            mutated[index] = &line[..cut];
+            let _ = parse("t.cfg", &mutated.join("\n"));
+        }
+    }
+    parse_ok(text);
+}
+
+#[test]
+fn named_defaults_and_from() {
+    let text = "\
+defaults web
+  mode http
+  timeout client 1s
+defaults
+  mode tcp
+  timeout client 2s
+frontend f from web
+  bind :80
+frontend g
+  bind :81
+frontend h from nope
+  bind :82
+";
+    let (_, diags) = parse("t.cfg", text);
+    let errors: Vec<(usize, &str)> =
+        diags.iter().filter(|d| d.is_error()).map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(errors, [(11, "frontend 'h': unable to find defaults section 'nope'")]);
+    let (config, _) = parse_ok(&text.replace("frontend h from nope\n  bind :82\n", ""));
+    let f = config.proxy("f").expect("f");
+    assert_eq!((f.mode, f.timeouts.client), (Mode::Http, Some(Duration::from_secs(1))));
+    let g = config.proxy("g").expect("g");
+    assert_eq!(
+        (g.mode, g.timeouts.client),
+        (Mode::Tcp, Some(Duration::from_secs(2))),
+        "the last defaults apply"
+    );
+}
+
+#[test]
+fn check_rules_from_defaults_are_replaced_not_extended() {
+    let text = format!(
+        "{TIMEOUTS}  option httpchk GET /health\n  http-check expect status 200\nbackend inherits\n  server s 10.0.0.1:80 check\nbackend own\n  http-check expect status 204\n  server s 10.0.0.1:80 check\n"
+    );
+    let (config, _) = parse_ok(&text);
+    let expect_of = |name: &str| match &config.proxy(name).expect("proxy").health {
+        HealthCheck::Http(check) => (check.uri.clone(), check.expect.clone()),
+        other => panic!("expected an HTTP check, got {other:?}"),
+    };
+    let status = |code| Some(HttpExpect { negated: false, kind: HttpExpectKind::Status(vec![(code, code)]) });
+    assert_eq!(expect_of("inherits"), ("/health".to_string(), status(200)));
+    assert_eq!(expect_of("own"), ("/health".to_string(), status(204)));
+}
+
+#[test]
+fn http_settings_in_tcp_proxies_are_dropped_with_warnings() {
+    let text = format!(
+        "{TIMEOUTS}  option httplog\n  option forwardfor\nfrontend f\n  bind :80\n  monitor-uri /alive\n  stats enable\n"
+    );
+    let (config, diags) = parse_ok(&text);
+    let f = config.proxy("f").expect("f");
+    assert!(f.options.tcplog && !f.options.httplog);
+    assert_eq!((f.monitor_uri.as_ref(), f.stats.as_ref(), f.options.forwardfor.as_ref()), (None, None, None));
+    let messages: Vec<String> =
+        warnings(&diags).into_iter().map(|(line, m)| format!("{line}: {m}")).collect();
+    assert_eq!(
+        messages,
+        [
+            "7: monitor-uri will be ignored for frontend 'f' (needs 'mode http')",
+            "7: 'option httplog' not usable with frontend 'f' (needs 'mode http'). Falling back to 'option tcplog'.",
+            "7: 'stats' statement ignored for frontend 'f' as it requires HTTP mode",
+            "7: 'option forwardfor' ignored for frontend 'f' as it requires HTTP mode",
+            "7: log format ignored for frontend 'f' since it has no log address",
+        ]
+    );
+}
+
+#[test]
+fn tcplog_and_httplog_replace_each_other() {
+    let text = format!("{TIMEOUTS}  option httplog\n  log stdout local0\nfrontend f\n  bind :80\n  option tcplog\nbackend b\n  server s 10.0.0.1:80\n");
+    let (config, diags) = parse_ok(&text);
+    let f = config.proxy("f").expect("f");
+    assert!(f.options.tcplog && !f.options.httplog);
+    assert!(warnings(&diags).is_empty(), "{diags:#?}");
+    let b = config.proxy("b").expect("b");
+    assert!(b.options.httplog, "a tcp backend keeps its inherited log format silently");
+}
+
+#[test]
+fn rule_order_warnings() {
+    let text = format!(
+        "{TIMEOUTS}frontend f\n  mode http\n  log stdout local0\n  bind :80\n  tcp-request content accept\n  tcp-request connection accept\n  http-request deny if {{ path /x }}\n  http-request redirect scheme https\n  http-request return status 200 content-type text/plain\n"
+    );
+    let (config, diags) = parse_ok(&text);
+    let messages: Vec<String> =
+        warnings(&diags).into_iter().map(|(line, m)| format!("{line}: {m}")).collect();
+    assert_eq!(
+        messages,
+        [
+            "10: a 'tcp-request connection' rule placed after a 'tcp-request content' rule will still be processed before",
+            "13: 'return' content-type ignored: neither a body nor an errorfile is given",
+            "13: previous 'http-request' action (line 12) is final and has no condition attached, further entries are NOOP",
+        ]
+    );
+    assert_eq!(config.proxies[0].http_request.len(), 3);
+}
+
+#[test]
+fn one_address_bound_twice_warns() {
+    let text = format!("{TIMEOUTS}frontend a\n  bind :80\nfrontend b\n  bind 0.0.0.0:80\n  bind :81\n");
+    let (_, diags) = parse_ok(&text);
+    assert_eq!(
+        warnings(&diags),
+        [(
+            8,
+            "address 0.0.0.0:80 is also bound by 'a' at line 6: connections will be shared between them"
+                .to_string()
+        )]
     );
 }

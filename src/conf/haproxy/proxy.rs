@@ -82,6 +82,13 @@ pub(super) struct Draft {
     /// Line of the first `http-check` rule, to warn when httpchk is off.
     http_check_line: Option<usize>,
     tcp_steps: Vec<TcpCheckStep>,
+    /// This section wrote its own `http-check`/`tcp-check` rules: those of
+    /// `defaults` are inherited only by proxies that write none (as in HAProxy).
+    own_http_check: bool,
+    own_tcp_check: bool,
+    /// Headers appended to the version of `option httpchk` (old style), kept
+    /// apart from `http-check send hdr` ones.
+    httpchk_headers: Vec<(String, String)>,
     logs: Vec<LogEntry>,
     refs: Vec<BackendRef>,
     default_backend_line: usize,
@@ -89,6 +96,8 @@ pub(super) struct Draft {
     balance_line: usize,
     /// Explicit server `id`s, to keep automatic ones clear of them.
     explicit_ids: Vec<(u32, usize)>,
+    /// A `bind` was written (even one in error): no "no bind" warning then.
+    bind_written: bool,
 }
 
 impl Draft {
@@ -103,12 +112,16 @@ impl Draft {
             http_check: HttpCheck::default(),
             http_check_line: None,
             tcp_steps: Vec::new(),
+            own_http_check: false,
+            own_tcp_check: false,
+            httpchk_headers: Vec::new(),
             logs: Vec::new(),
             refs: Vec::new(),
             default_backend_line: 0,
             cookie_line: 0,
             balance_line: 0,
             explicit_ids: Vec::new(),
+            bind_written: false,
         }
     }
 
@@ -116,6 +129,8 @@ impl Draft {
     pub fn start_proxy(&self, kind: Kind, name: String, line: usize) -> Draft {
         let mut draft = self.clone();
         draft.kind = kind;
+        draft.own_http_check = false;
+        draft.own_tcp_check = false;
         draft.proxy.name = name;
         draft.proxy.line = line;
         draft.proxy.cap = Capabilities { frontend: kind.frontend(), backend: kind.backend() };
@@ -130,6 +145,7 @@ impl Draft {
         state: &GlobalState,
         warnings: &mut Vec<String>,
     ) -> Result<(), String> {
+        self.bind_written = true;
         let env = BindEnv {
             crt_base: state.crt_base.as_deref(),
             ca_base: state.ca_base.as_deref(),
@@ -332,6 +348,7 @@ pub(super) fn proxy_keyword(
             match keyword {
                 "http-request" => {
                     let rule = parse_http_request(args, line, &mut ctx)?;
+                    warn_after_final_rule(&draft.proxy.http_request, ctx.warnings);
                     draft.proxy.http_request.push(rule);
                 }
                 "http-response" => {
@@ -343,6 +360,7 @@ pub(super) fn proxy_keyword(
                     let redirect = parse_redirect(action, &mut ctx)?;
                     let cond =
                         cond.map(|c| parse_condition(c, ctx.acls, ctx.refs, ctx.warnings)).transpose()?;
+                    warn_after_final_rule(&draft.proxy.http_request, ctx.warnings);
                     draft.proxy.http_request.push(HttpRequestRule {
                         line,
                         action: HttpRequestAction::Redirect(redirect),
@@ -359,6 +377,12 @@ pub(super) fn proxy_keyword(
                                 draft.proxy.name
                             ));
                         }
+                        if !rule.content && draft.proxy.tcp_request.iter().any(|r| r.content) {
+                            ctx.warnings.push(
+                                "a 'tcp-request connection' rule placed after a 'tcp-request content' rule will still be processed before"
+                                    .into(),
+                            );
+                        }
                         draft.proxy.tcp_request.push(rule);
                     }
                 },
@@ -366,9 +390,24 @@ pub(super) fn proxy_keyword(
         }
         "http-check" => {
             draft.http_check_line.get_or_insert(line);
+            if !draft.own_http_check {
+                // Rules from defaults are replaced, the `option httpchk` request line kept.
+                let check = &mut draft.http_check;
+                check.headers.clear();
+                check.body = None;
+                check.expect = None;
+                draft.own_http_check = true;
+            }
             parse_http_check(&mut draft.http_check, args)?
         }
-        "tcp-check" => draft.tcp_steps.push(parse_tcp_check(args)?),
+        "tcp-check" => {
+            let step = parse_tcp_check(args)?;
+            if !draft.own_tcp_check {
+                draft.tcp_steps.clear();
+                draft.own_tcp_check = true;
+            }
+            draft.tcp_steps.push(step);
+        }
         "stats" => parse_stats(draft, args, warnings, &mut nbsrv)?,
         "capture"
         | "compression"
@@ -416,6 +455,25 @@ pub(super) fn proxy_keyword(
         draft.refs.push(BackendRef { line, name, kind: RefKind::NbSrv });
     }
     Ok(())
+}
+
+/// HAProxy's warning when a rule follows one that always ends processing.
+fn warn_after_final_rule(rules: &[HttpRequestRule], warnings: &mut Vec<String>) {
+    let Some(last) = rules.last() else { return };
+    let is_final = matches!(
+        last.action,
+        HttpRequestAction::Redirect(_)
+            | HttpRequestAction::Deny { .. }
+            | HttpRequestAction::Return(_)
+            | HttpRequestAction::Allow
+            | HttpRequestAction::PrometheusExporter
+    );
+    if is_final && last.cond.is_none() {
+        warnings.push(format!(
+            "previous 'http-request' action (line {}) is final and has no condition attached, further entries are NOOP",
+            last.line
+        ));
+    }
 }
 
 fn parse_timeout(timeouts: &mut Timeouts, args: &[String]) -> Result<(), String> {
@@ -518,11 +576,17 @@ fn parse_option(draft: &mut Draft, args: &[String], warnings: &mut Vec<String>) 
             return Err(format!("'option {name}' takes no argument, got '{extra}'"));
         }
         *flag = true;
+        // Both set the log format: the last one wins, as in HAProxy.
+        if name == "tcplog" {
+            options.httplog = false;
+            options.httplog_clf = false;
+        }
         return Ok(());
     }
     match name {
         "httplog" => {
             options.httplog = true;
+            options.tcplog = false;
             options.httplog_clf = match rest {
                 [] => false,
                 [clf] if clf == "clf" => true,
@@ -551,11 +615,12 @@ fn parse_option(draft: &mut Draft, args: &[String], warnings: &mut Vec<String>) 
                     // Old configs append headers to the version: `HTTP/1.1\r\nHost:\ x`.
                     let mut lines = version.split("\r\n");
                     check.version = lines.next().unwrap_or_default().to_string();
+                    draft.httpchk_headers.clear();
                     for header in lines.filter(|l| !l.is_empty()) {
                         let (n, v) = header
                             .split_once(':')
                             .ok_or_else(|| format!("invalid header '{header}' in 'option httpchk'"))?;
-                        check.headers.push((n.trim().to_string(), v.trim().to_string()));
+                        draft.httpchk_headers.push((n.trim().to_string(), v.trim().to_string()));
                     }
                 }
                 _ => return Err("'option httpchk' expects at most a method, a URI and a version".into()),
@@ -656,7 +721,11 @@ fn parse_stats(
     let page = draft.proxy.stats.get_or_insert_with(StatsPage::default);
     let one = || match rest {
         [value] => Ok(value.clone()),
-        _ => Err(format!("'stats {verb}' expects one argument")),
+        [] => Err(format!("'stats {verb}' expects one argument")),
+        _ => Err(format!(
+            "'stats {verb}' expects one argument: quote or escape spaces, as in \"{}\"",
+            rest.join(" ")
+        )),
     };
     match verb.as_str() {
         "enable" => {}
@@ -715,7 +784,11 @@ pub(super) fn finalize(
     if draft.kind.backend() {
         proxy.health = match draft.check_kind {
             CheckKind::Connect => HealthCheck::Connect,
-            CheckKind::Http => HealthCheck::Http(draft.http_check.clone()),
+            CheckKind::Http => {
+                let mut check = draft.http_check.clone();
+                check.headers.splice(0..0, draft.httpchk_headers.iter().cloned());
+                HealthCheck::Http(check)
+            }
             CheckKind::Tcp => HealthCheck::TcpCheck(draft.tcp_steps.clone()),
         };
         if let Some(check_line) = draft.http_check_line.filter(|_| draft.check_kind != CheckKind::Http) {
@@ -760,6 +833,39 @@ pub(super) fn finalize(
             .map(|r| r.line)
             .chain(proxy.http_response.iter().map(|r| r.line))
             .collect();
+        // HTTP-only settings in a TCP proxy: dropped with HAProxy's warnings.
+        if proxy.monitor_uri.take().is_some() {
+            findings.push((
+                line,
+                false,
+                format!("monitor-uri will be ignored for {label} '{name}' (needs 'mode http')"),
+            ));
+        }
+        // Log formats are a frontend matter: backends keep theirs silently.
+        if proxy.options.httplog && draft.kind.frontend() {
+            proxy.options.httplog = false;
+            proxy.options.httplog_clf = false;
+            proxy.options.tcplog = true;
+            findings.push((
+                line,
+                false,
+                format!("'option httplog' not usable with {label} '{name}' (needs 'mode http'). Falling back to 'option tcplog'."),
+            ));
+        }
+        if proxy.stats.take().is_some() {
+            findings.push((
+                line,
+                false,
+                format!("'stats' statement ignored for {label} '{name}' as it requires HTTP mode"),
+            ));
+        }
+        if proxy.options.forwardfor.take().is_some() {
+            findings.push((
+                line,
+                false,
+                format!("'option forwardfor' ignored for {label} '{name}' as it requires HTTP mode"),
+            ));
+        }
         if let Some(first) = http_rules.first() {
             findings.push((*first, false, format!("'http-request'/'http-response'/'redirect' rules ignored for {label} '{name}' as they require 'mode http'")));
             proxy.http_request.clear();
@@ -775,11 +881,18 @@ pub(super) fn finalize(
                 kind: RefKind::DefaultBackend,
             });
         }
-        if proxy.binds.is_empty() {
+        if proxy.binds.is_empty() && !draft.bind_written {
             findings.push((line, false, format!("{label} '{name}' has no 'bind' directive. Please declare it as a backend if this was intended.")));
         }
     } else {
         proxy.default_backend = None;
+    }
+    if draft.kind.frontend() && (proxy.options.httplog || proxy.options.tcplog) && proxy.logs.is_empty() {
+        findings.push((
+            line,
+            false,
+            format!("log format ignored for {label} '{name}' since it has no log address"),
+        ));
     }
     let t = &proxy.timeouts;
     let frontend_missing = draft.kind.frontend() && t.client.is_none();

@@ -133,6 +133,10 @@ fn parse_return(words: &[String], ctx: &mut RuleCtx<'_>) -> Result<HttpReturn, S
         }
         i += 2;
     }
+    if matches!(ret.body, ReturnBody::None) && ret.content_type.is_some() {
+        ctx.warnings.push("'return' content-type ignored: neither a body nor an errorfile is given".into());
+        ret.content_type = None;
+    }
     let has_body = !matches!(ret.body, ReturnBody::None | ReturnBody::ErrorFile(_));
     if has_body && ret.content_type.is_none() {
         return Err("'return' with a body needs a 'content-type'".into());

@@ -27,10 +27,7 @@ fn split_host_port(text: &str) -> Result<(&str, Option<&str>), String> {
             },
         };
     }
-    // A bare IPv6 address has no port; otherwise the last colon starts the port.
-    if text.parse::<IpAddr>().is_ok() {
-        return Ok((text, None));
-    }
+    // As in HAProxy, the last colon starts the port, even after an IPv6 address.
     match text.rsplit_once(':') {
         Some((host, port)) => Ok((host, Some(port))),
         None => Ok((text, None)),
@@ -167,7 +164,11 @@ pub(super) fn parse_server_options(
             i += 1;
             words.get(i).map(String::as_str).ok_or_else(|| format!("'{keyword}' expects an argument"))
         };
-        let check_time = |t: &str| parse_time(t).map_err(|e| format!("'{keyword}': {e}"));
+        let check_time = |t: &str| match parse_time(t) {
+            Ok(time) if time.is_zero() => Err(format!("invalid value 0 for argument '{keyword}'")),
+            Ok(time) => Ok(time),
+            Err(e) => Err(format!("'{keyword}': {e}")),
+        };
         if is_default && SERVER_ONLY.contains(&keyword) {
             return Err(format!("'{keyword}' is not allowed on 'default-server' lines"));
         }
@@ -311,10 +312,13 @@ pub(super) fn build_server(parts: ServerParts, opts: ServerOpts, backend: &str) 
 
 /// Is `word` an option keyword (used to explain `server NAME check` with no address)?
 pub(super) fn is_server_keyword(word: &str) -> bool {
-    let mut probe = ServerOpts::default();
-    let words = [word.to_string(), "1".to_string()];
-    parse_server_options(&words[..1], &mut probe, false, &Bases { ca: None, crt: None }).is_ok()
-        || matches!(word, "inter" | "fall" | "rise" | "weight" | "port" | "cookie" | "maxconn")
+    let words = [word.to_string()];
+    let bases = Bases { ca: None, crt: None };
+    match parse_server_options(&words, &mut ServerOpts::default(), false, &bases) {
+        Ok(()) => true,
+        // Options that need an argument fail differently from unknown words.
+        Err(e) => !e.starts_with("unknown server option"),
+    }
 }
 
 #[cfg(test)]
@@ -347,6 +351,10 @@ mod tests {
         let err = parse_server_addr("<srv1_ip>:<srv1_port>").unwrap_err();
         assert!(err.contains("placeholder"), "{err}");
         assert!(parse_server_addr("10.0.0.1").unwrap_err().contains("missing port"));
+        assert!(
+            is_server_keyword("check") && is_server_keyword("inter") && !is_server_keyword("10.0.0.1:80")
+        );
+        assert_eq!(parse_server_addr("::1:80"), Ok(("[::1]:80".parse().expect("addr"), None)));
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub(super) fn parse_time(text: &str) -> Result<Duration, String> {
             ))
         }
     };
+    // HAProxy keeps times as signed 32-bit milliseconds.
+    if duration.as_millis() > i32::MAX as u128 {
+        return Err(format!(
+            "timer overflow in argument '{text}' (maximum value is 2147483647 ms or ~24.8 days)"
+        ));
+    }
     Ok(duration)
 }
 
@@ -50,6 +56,8 @@ mod tests {
         assert!(parse_time("fast").is_err());
         assert!(parse_time("10x").unwrap_err().contains("'x'"));
         assert!(parse_time("").is_err());
+        assert!(parse_time("30d").unwrap_err().contains("timer overflow"));
+        assert_eq!(parse_time("24d"), Ok(Duration::from_secs(24 * 86400)));
         assert!(parse_number::<u32>("retries", "-1").is_err());
     }
 }

@@ -46,6 +46,8 @@ struct Target {
     facility: Facility,
     max_level: Level,
     format: LogFormat,
+    /// `len N`, else [`MAX_LINE_LEN`].
+    max_len: usize,
     dest: Dest,
 }
 
@@ -74,6 +76,7 @@ impl Logger {
                 facility: t.facility,
                 max_level: t.max_level,
                 format: t.format,
+                max_len: t.max_len.unwrap_or(MAX_LINE_LEN).max(2),
                 dest: Dest::open(&t.dest),
             })
             .collect();
@@ -105,15 +108,16 @@ impl Logger {
                 continue;
             }
             let facility = facility_override.unwrap_or(t.facility);
-            let line = self.frame(t.format, facility, level, now, msg);
+            let line = self.frame(t.format, t.max_len, facility, level, now, msg);
             t.dest.send(&line);
         }
     }
 
-    /// One complete line, framed for `format` and cut at [`MAX_LINE_LEN`].
+    /// One complete line, framed for `format` and cut at `max_len` bytes.
     fn frame(
         &self,
         format: LogFormat,
+        max_len: usize,
         facility: Facility,
         level: Level,
         now: SystemTime,
@@ -142,7 +146,7 @@ impl Logger {
             LogFormat::Raw => {}
         }
         line.extend_from_slice(msg.as_bytes());
-        line.truncate(MAX_LINE_LEN - 1);
+        line.truncate(max_len - 1);
         line.push(b'\n');
         line
     }

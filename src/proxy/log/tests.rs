@@ -138,7 +138,7 @@ fn tcplog_and_connect_lines() {
 }
 
 fn target(dest: LogDest, facility: Facility, max_level: Level, format: LogFormat) -> LogTarget {
-    LogTarget { line: 1, dest, facility, max_level, format }
+    LogTarget { line: 1, dest, facility, max_level, format, max_len: None }
 }
 
 fn udp_sink() -> (UdpSocket, SocketAddr) {
