@@ -15,6 +15,7 @@
 //!   data plane does not implement are errors that name the keyword.
 //!
 //! Layout: `lexer` (words), `time`, `parse` (sections, cross-checks), `global`,
+//! `options` (`option`, `no`, `stats`),
 //! `proxy` (proxy keywords, defaults folding), `bind`, `tls` (cipher mapping),
 //! `server`, `backend` (balance, cookie, checks), `acl` (ACLs, conditions,
 //! log-format strings), `rules` (http/tcp rules), `files` (file checks, I/O).
@@ -26,6 +27,7 @@ mod files;
 mod global;
 mod lexer;
 pub mod model;
+mod options;
 mod parse;
 #[cfg(test)]
 mod parse_tests;
