@@ -156,6 +156,74 @@ pub async fn read_header<S: AsyncRead + Unpin>(
     }
 }
 
+/// [`read_header`] for a TCP socket: peeks first, so a header that arrived in
+/// one segment (the usual case) costs one `peek` and one `read` instead of a
+/// read per byte. Falls back to [`read_header`]'s way when the header is still
+/// incomplete.
+pub async fn read_header_tcp(
+    stream: &mut tokio::net::TcpStream,
+    timeout: Duration,
+) -> Result<ProxyHeader, ProxyProtocolError> {
+    let fast = async {
+        let mut buf = vec![0u8; 16 + MAX_V2_LEN];
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(ProxyProtocolError::Truncated);
+        }
+        match complete_len(&buf[..n])? {
+            Some(len) => {
+                let header = buf.get_mut(..len).ok_or(ProxyProtocolError::Malformed("header length"))?;
+                read_exact(stream, header).await?;
+                parse_complete(header)
+            }
+            None => read_header_inner(stream).await,
+        }
+    };
+    match tokio::time::timeout(timeout, fast).await {
+        Ok(res) => res,
+        Err(_) => Err(ProxyProtocolError::Timeout(timeout)),
+    }
+}
+
+/// The length of the header at the start of `bytes` if it is all there,
+/// `None` if more bytes are needed, an error if it cannot be a header.
+fn complete_len(bytes: &[u8]) -> Result<Option<usize>, ProxyProtocolError> {
+    match bytes.first() {
+        Some(b'P') => {
+            let prefix = &b"PROXY "[..bytes.len().min(6)];
+            if !bytes.starts_with(prefix) {
+                return Err(ProxyProtocolError::NotProxy);
+            }
+            let window = &bytes[..bytes.len().min(V1_MAX_LEN)];
+            match window.windows(2).position(|w| w == b"\r\n") {
+                Some(pos) => Ok(Some(pos + 2)),
+                None if bytes.len() >= V1_MAX_LEN => Err(ProxyProtocolError::TooLong),
+                None => Ok(None),
+            }
+        }
+        Some(b'\r') => {
+            let Some(head) = bytes.get(..16) else { return Ok(None) };
+            let mut fixed = [0u8; 16];
+            fixed.copy_from_slice(head);
+            let total = 16 + v2_payload_len(&fixed)?;
+            Ok((bytes.len() >= total).then_some(total))
+        }
+        _ => Err(ProxyProtocolError::NotProxy),
+    }
+}
+
+/// Parses a whole header (v1 line or v2 block) held in one buffer.
+fn parse_complete(header: &[u8]) -> Result<ProxyHeader, ProxyProtocolError> {
+    if header.first() == Some(&b'P') {
+        return parse_v1(header);
+    }
+    let head: [u8; 16] = header
+        .get(..16)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(ProxyProtocolError::Malformed("short v2 header"))?;
+    parse_v2(&head, &header[16..])
+}
+
 async fn read_header_inner<S: AsyncRead + Unpin>(stream: &mut S) -> Result<ProxyHeader, ProxyProtocolError> {
     let mut first = [0u8; 1];
     read_exact(stream, &mut first).await?;

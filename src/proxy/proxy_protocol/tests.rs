@@ -239,3 +239,61 @@ async fn interop_with_haproxy() {
         }
     }
 }
+
+#[tokio::test]
+async fn tcp_fast_path_and_split_headers() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let src = sa("[2001:db8::9]:1234");
+    let dst = sa("[2001:db8::1]:443");
+    for version in [ProxyProtocolVersion::V1, ProxyProtocolVersion::V2] {
+        for split in [false, true] {
+            let header = encode(version, src, dst);
+            let (c, a) = tokio::join!(TcpStream::connect(addr), l.accept());
+            let (mut c, mut server) = (c.expect("connect"), a.expect("accept").0);
+            let writer = tokio::spawn(async move {
+                if split {
+                    // Header in two segments: the peek sees an incomplete one.
+                    c.write_all(&header[..9]).await.expect("w1");
+                    c.flush().await.expect("flush");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    c.write_all(&header[9..]).await.expect("w2");
+                } else {
+                    c.write_all(&header).await.expect("w");
+                }
+                c.write_all(b"payload").await.expect("w3");
+                c
+            });
+            let h = read_header_tcp(&mut server, T).await.expect("header");
+            assert_eq!(h.addresses, Some(ProxyAddresses { source: src, destination: dst }));
+            let mut rest = [0u8; 7];
+            server.read_exact(&mut rest).await.expect("payload");
+            assert_eq!(&rest, b"payload", "{version:?} split={split}");
+            let _c = writer.await.expect("writer");
+        }
+    }
+    // Garbage is refused on the fast path too.
+    let (c, a) = tokio::join!(TcpStream::connect(addr), l.accept());
+    let (mut c, mut server) = (c.expect("connect"), a.expect("accept").0);
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").await.expect("w");
+    assert!(matches!(read_header_tcp(&mut server, T).await, Err(ProxyProtocolError::NotProxy)));
+}
+
+#[test]
+fn complete_len_on_random_prefixes() {
+    let mut rng = rand::rng();
+    let full = encode_v2(sa("1.2.3.4:5"), sa("6.7.8.9:10"));
+    for cut in 1..full.len() {
+        assert!(matches!(complete_len(&full[..cut]), Ok(None)), "cut {cut}");
+    }
+    assert_eq!(complete_len(&full).ok().flatten(), Some(full.len()));
+    for _ in 0..10_000 {
+        let mut buf = vec![0u8; rng.random_range(1..300)];
+        rng.fill_bytes(&mut buf);
+        buf[0] = if rng.random() { b'P' } else { b'\r' };
+        if let Ok(Some(len)) = complete_len(&buf) {
+            assert!(len <= buf.len());
+            let _ = parse_complete(&buf[..len]);
+        }
+    }
+}
