@@ -121,7 +121,7 @@ pub enum LogFormat {
     /// `<PRI>Mmm dd hh:mm:ss tag[pid]: message`.
     #[default]
     Rfc3164,
-    /// `<PRI>message`.
+    /// `<LEVEL>message`: severity only, no facility (sd-daemon style).
     Short,
     /// The message alone.
     Raw,

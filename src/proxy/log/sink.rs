@@ -5,7 +5,7 @@
 //! * `rfc3164` (the default, for every destination including stdout):
 //!   `<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE\n`, local time, day space-padded,
 //!   no host name;
-//! * `short`: `<PRI>MESSAGE\n`;
+//! * `short`: `<LEVEL>MESSAGE\n` (severity only, no facility: sd-daemon style);
 //! * `raw`: `MESSAGE\n`.
 //!
 //! Lines are cut at [`MAX_LINE_LEN`] bytes, HAProxy's default `len`.
@@ -111,7 +111,7 @@ impl Logger {
     }
 
     /// One complete line, framed for `format` and cut at [`MAX_LINE_LEN`].
-    fn frame(
+    pub(super) fn frame(
         &self,
         format: LogFormat,
         facility: Facility,
@@ -137,7 +137,9 @@ impl Logger {
                 );
             }
             LogFormat::Short => {
-                let _ = write!(line, "<{pri}>");
+                // The severity alone, as systemd/sd-daemon reads it: HAProxy
+                // drops the facility in this format.
+                let _ = write!(line, "<{}>", level as u32);
             }
             LogFormat::Raw => {}
         }

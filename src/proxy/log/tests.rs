@@ -183,7 +183,7 @@ fn udp_framing_levels_and_facilities() {
         1,
     );
     logger.log(Level::Debug, None, "m");
-    assert_eq!(recv(&s).as_deref(), Some("<191>m\n"));
+    assert_eq!(recv(&s).as_deref(), Some("<7>m\n"));
     assert_eq!(recv(&s).as_deref(), Some("m\n"));
     logger.log(Level::Info, None, &"x".repeat(5000));
     let long = recv(&s).expect("long");
@@ -390,4 +390,49 @@ async fn interop_with_haproxy_logs() {
     let ours = our_datagram(&format_connect(client, local, "plain", false), pid);
     let re = pattern(&ours, &[], &[]);
     assert!(re.is_match(&theirs), "connect line differs:\n theirs {theirs:?}\n ours   {ours:?}");
+}
+
+/// `log stdout` (default format: rfc3164, like syslog) and
+/// `log stdout format raw` as HAProxy writes them, against our framing.
+#[tokio::test]
+async fn stdout_formats_match_haproxy() {
+    if testpeers::haproxy_bin().is_none() {
+        eprintln!("haproxy not installed: skipping");
+        return;
+    }
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let be = backend.local_addr().expect("addr");
+    let port = testpeers::free_port();
+    let cfg = format!(
+        "global\n  log stdout local0\n  log stdout format raw local1\n  log stdout format short local2\n\
+         defaults\n  log global\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend plain\n  bind 127.0.0.1:{port}\n  default_backend b\n\
+         backend b\n  server s {be}\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let haproxy = testpeers::start_haproxy(dir.path(), &cfg, &[port]).expect("haproxy did not start");
+    let c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let msg =
+        format_connect(c.local_addr().expect("local"), sa(&format!("127.0.0.1:{port}")), "plain", false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut lines: Vec<String> = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let out = std::fs::read_to_string(dir.path().join("haproxy.stdout")).unwrap_or_default();
+        lines = out.lines().filter(|l| l.ends_with(&msg)).map(|l| format!("{l}\n")).collect();
+        if lines.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logger = Logger::new(&[], "haproxy", haproxy.pid());
+    let frame = |format, facility| {
+        String::from_utf8(logger.frame(format, facility, Level::Info, SystemTime::now(), &msg)).expect("utf8")
+    };
+    let syslog = frame(LogFormat::Rfc3164, Facility::Local0);
+    let re = pattern(&syslog, &[], &[]);
+    assert!(lines.iter().any(|l| re.is_match(l)), "no rfc3164 line like {syslog:?} in {lines:?}");
+    let raw = frame(LogFormat::Raw, Facility::Local1);
+    assert!(lines.contains(&raw), "no raw line {raw:?} in {lines:?}");
+    let short = frame(LogFormat::Short, Facility::Local2);
+    assert!(lines.contains(&short), "no short line {short:?} in {lines:?}");
 }
