@@ -16,6 +16,8 @@
 //!   `timeout server` (HAProxy: once the stream is a tunnel). Without it the
 //!   smaller of the two applies, since in a relay every byte read on one side
 //!   is activity on the other side too;
+//! * half-closed connections: `timeout client-fin`/`server-fin`, when set,
+//!   replace the other timeouts once one direction has ended;
 //! * an error on either side aborts both directions (HAProxy closes both);
 //! * `option nolinger`: both sockets are closed with SO_LINGER 0 (RST).
 //!
@@ -25,20 +27,28 @@
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 /// How to run one relay.
 #[derive(Debug, Clone, Default)]
 pub struct RelayOptions {
     pub client_timeout: Option<Duration>,
     pub server_timeout: Option<Duration>,
-    /// `timeout tunnel`: when set, the only idle timeout.
+    /// `timeout tunnel`: when set, the only idle timeout while both
+    /// directions are open.
     pub tunnel_timeout: Option<Duration>,
+    /// `timeout client-fin` / `timeout server-fin`: once one direction has
+    /// ended (half-closed connection), the smaller of those set replaces the
+    /// other timeouts, `timeout tunnel` included (HAProxy: avoids piling up
+    /// FIN_WAIT connections from clients that vanish).
+    pub client_fin_timeout: Option<Duration>,
+    pub server_fin_timeout: Option<Duration>,
     /// `option nolinger`: reset instead of a graceful close.
     pub nolinger: bool,
     /// Incremented by every byte read from the client.
@@ -49,7 +59,15 @@ pub struct RelayOptions {
 
 impl RelayOptions {
     /// The idle limit in force and what to report when it expires.
-    fn idle_limit(&self) -> Option<(Duration, RelayEnd)> {
+    fn idle_limit(&self, half_closed: bool) -> Option<(Duration, RelayEnd)> {
+        if half_closed {
+            match (self.client_fin_timeout, self.server_fin_timeout) {
+                (Some(c), Some(s)) if s < c => return Some((s, RelayEnd::ServerTimeout)),
+                (Some(c), _) => return Some((c, RelayEnd::ClientTimeout)),
+                (None, Some(s)) => return Some((s, RelayEnd::ServerTimeout)),
+                (None, None) => {}
+            }
+        }
         if let Some(t) = self.tunnel_timeout {
             return Some((t, RelayEnd::TunnelTimeout));
         }
@@ -113,11 +131,20 @@ type SideError = (Side, io::Error);
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
+    /// One direction has ended: the `*-fin` timeouts apply.
+    half_closed: AtomicBool,
+    /// Wakes the watchdog when `half_closed` changes the limit.
+    changed: Notify,
 }
 
 impl Activity {
     fn new() -> Self {
-        Activity { start: Instant::now(), last_ms: AtomicU64::new(0) }
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            half_closed: AtomicBool::new(false),
+            changed: Notify::new(),
+        }
     }
 
     fn touch(&self) {
@@ -125,15 +152,33 @@ impl Activity {
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// Resolves when nothing moved for `limit`.
-    async fn idle(&self, limit: Duration) {
+    fn set_half_closed(&self) {
+        if !self.half_closed.swap(true, Ordering::Relaxed) {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves, with the matching end, when nothing moved for the limit in
+    /// force; never when no timeout applies.
+    async fn expired(&self, opts: &RelayOptions) -> RelayEnd {
         loop {
+            let half_closed = self.half_closed.load(Ordering::Relaxed);
+            let Some((limit, end)) = opts.idle_limit(half_closed) else {
+                if half_closed {
+                    return std::future::pending().await;
+                }
+                self.changed.notified().await;
+                continue;
+            };
             let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
             let deadline = last + limit;
             if Instant::now() >= deadline {
-                return;
+                return end;
             }
-            tokio::time::sleep_until(deadline.into()).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = self.changed.notified(), if !half_closed => {}
+            }
         }
     }
 }
@@ -143,15 +188,7 @@ async fn run<F>(both: F, activity: &Activity, opts: &RelayOptions) -> RelayEnd
 where
     F: std::future::Future<Output = Result<((), ()), SideError>>,
 {
-    let watchdog = async {
-        match opts.idle_limit() {
-            Some((limit, end)) => {
-                activity.idle(limit).await;
-                end
-            }
-            None => std::future::pending().await,
-        }
-    };
+    let watchdog = activity.expired(opts);
     tokio::select! {
         res = both => match res {
             Ok(_) => RelayEnd::Closed,
@@ -276,7 +313,11 @@ async fn splice_direction(
             }
         }
     }
-    shutdown_write(dst).map_err(|e| (dst_side, e))
+    shutdown_write(dst).map_err(|e| (dst_side, e))?;
+    // The FIN is activity too: the fin timeout counts from it.
+    activity.touch();
+    activity.set_half_closed();
+    Ok(())
 }
 
 // ------------------------------------------------------------------ generic
@@ -328,9 +369,13 @@ where
         activity.touch();
     }
     match dst.shutdown().await {
-        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err((dst_side, e)),
-        _ => Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => return Err((dst_side, e)),
+        _ => {}
     }
+    // The FIN is activity too: the fin timeout counts from it.
+    activity.touch();
+    activity.set_half_closed();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -210,3 +210,27 @@ async fn reset_by_server_aborts_with_server_error() {
     let mut buf = [0u8; 8];
     assert_eq!(client.read(&mut buf).await.unwrap_or(0), 0);
 }
+
+#[tokio::test]
+async fn fin_timeout_applies_once_half_closed() {
+    let ((mut client, proxy_c), (proxy_s, mut backend)) = pairs().await;
+    let opts = RelayOptions {
+        tunnel_timeout: Some(Duration::from_secs(30)),
+        client_fin_timeout: Some(Duration::from_millis(300)),
+        ..RelayOptions::default()
+    };
+    let relay = tokio::spawn(relay_tcp(proxy_c, proxy_s, opts));
+    // Both directions open: the 30 s tunnel timeout is in force.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!relay.is_finished());
+    // The client half-closes and the server never answers: client-fin ends it.
+    client.shutdown().await.expect("shutdown");
+    let mut buf = [0u8; 1];
+    assert_eq!(backend.read(&mut buf).await.expect("eof"), 0);
+    let started = Instant::now();
+    let stats = tokio::time::timeout(Duration::from_secs(5), relay).await.expect("ended").expect("relay");
+    assert_eq!(stats.end, RelayEnd::ClientTimeout);
+    // Counted from the FIN, not from the last data.
+    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
