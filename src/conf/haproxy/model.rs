@@ -123,6 +123,8 @@ pub enum LogFormat {
     Rfc3164,
     /// `<LEVEL>message`: severity only, no facility (sd-daemon style).
     Short,
+    /// `<PRI>1 2026-11-21T10:12:13.123456+00:00 - tag pid - - message`.
+    Rfc5424,
     /// The message alone.
     Raw,
 }

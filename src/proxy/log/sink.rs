@@ -6,9 +6,11 @@
 //!   `<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE\n`, local time, day space-padded,
 //!   no host name;
 //! * `short`: `<LEVEL>MESSAGE\n` (severity only, no facility: sd-daemon style);
+//! * `rfc5424`: `<PRI>1 2026-11-21T10:12:13.123456+00:00 - TAG PID - - MESSAGE\n`;
 //! * `raw`: `MESSAGE\n`.
 //!
-//! Lines are cut at [`MAX_LINE_LEN`] bytes, HAProxy's default `len`.
+//! Lines are cut at [`MAX_LINE_LEN`] bytes (HAProxy's default `len`), then
+//! get their `\n`.
 //!
 //! Every send is a single non-blocking system call. When the socket buffer is
 //! full (`EAGAIN`), the line is dropped: losing a log line is better than
@@ -25,7 +27,8 @@ use crate::conf::haproxy::model::{Facility, Level, LogDest, LogFormat, LogTarget
 
 use super::time;
 
-/// HAProxy's default maximum log line length (`log … len`), header included.
+/// HAProxy's default maximum log line length (`log … len`), header included,
+/// final `\n` not included.
 pub const MAX_LINE_LEN: usize = 1024;
 
 /// How long to wait before trying again to connect a Unix log socket that was
@@ -141,10 +144,31 @@ impl Logger {
                 // drops the facility in this format.
                 let _ = write!(line, "<{}>", level as u32);
             }
+            LogFormat::Rfc5424 => {
+                // No host name: HAProxy sends `-` unless `log-send-hostname`.
+                let tm = time::local(now);
+                let off = tm.utc_offset.abs();
+                let _ = write!(
+                    line,
+                    "<{pri}>1 {:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02} - {} {} - - ",
+                    tm.year,
+                    tm.month + 1,
+                    tm.day,
+                    tm.hour,
+                    tm.min,
+                    tm.sec,
+                    tm.micros,
+                    if tm.utc_offset < 0 { '-' } else { '+' },
+                    off / 3600,
+                    off % 3600 / 60,
+                    self.tag,
+                    self.pid
+                );
+            }
             LogFormat::Raw => {}
         }
         line.extend_from_slice(msg.as_bytes());
-        line.truncate(MAX_LINE_LEN - 1);
+        line.truncate(MAX_LINE_LEN);
         line.push(b'\n');
         line
     }

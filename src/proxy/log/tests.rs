@@ -187,7 +187,7 @@ fn udp_framing_levels_and_facilities() {
     assert_eq!(recv(&s).as_deref(), Some("m\n"));
     logger.log(Level::Info, None, &"x".repeat(5000));
     let long = recv(&s).expect("long");
-    assert_eq!(long.len(), MAX_LINE_LEN);
+    assert_eq!(long.len(), MAX_LINE_LEN + 1);
     assert!(long.ends_with("x\n"));
 }
 
@@ -405,6 +405,7 @@ async fn stdout_formats_match_haproxy() {
     let port = testpeers::free_port();
     let cfg = format!(
         "global\n  log stdout local0\n  log stdout format raw local1\n  log stdout format short local2\n\
+         \x20 log stdout format rfc5424 local3\n\
          defaults\n  log global\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
          frontend plain\n  bind 127.0.0.1:{port}\n  default_backend b\n\
          backend b\n  server s {be}\n"
@@ -419,7 +420,7 @@ async fn stdout_formats_match_haproxy() {
     while std::time::Instant::now() < deadline {
         let out = std::fs::read_to_string(dir.path().join("haproxy.stdout")).unwrap_or_default();
         lines = out.lines().filter(|l| l.ends_with(&msg)).map(|l| format!("{l}\n")).collect();
-        if lines.len() >= 3 {
+        if lines.len() >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -435,4 +436,11 @@ async fn stdout_formats_match_haproxy() {
     assert!(lines.contains(&raw), "no raw line {raw:?} in {lines:?}");
     let short = frame(LogFormat::Short, Facility::Local2);
     assert!(lines.contains(&short), "no short line {short:?} in {lines:?}");
+    let rfc5424 = frame(LogFormat::Rfc5424, Facility::Local3);
+    let ts = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d").expect("re");
+    let template = ts.replace(&rfc5424, "TIMESTAMP");
+    let re = regex::Regex::new(&format!("^{}$", regex::escape(&template).replace("TIMESTAMP", ts.as_str())))
+        .expect("re");
+    assert!(template.contains("TIMESTAMP"), "{rfc5424:?}");
+    assert!(lines.iter().any(|l| re.is_match(l)), "no rfc5424 line like {rfc5424:?} in {lines:?}");
 }
