@@ -35,6 +35,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use crate::conf::haproxy::model::Proxy;
+
 /// How to run one relay.
 #[derive(Debug, Clone, Default)]
 pub struct RelayOptions {
@@ -58,6 +60,22 @@ pub struct RelayOptions {
 }
 
 impl RelayOptions {
+    /// The timeouts HAProxy applies to a session from `frontend` to
+    /// `backend` (the same proxy for a `listen`): `client`, `client-fin` from
+    /// the frontend; `server`, `server-fin`, `tunnel` from the backend;
+    /// `option nolinger` from either. Counters start at zero.
+    pub fn for_proxies(frontend: &Proxy, backend: &Proxy) -> Self {
+        RelayOptions {
+            client_timeout: frontend.timeouts.client,
+            server_timeout: backend.timeouts.server,
+            tunnel_timeout: backend.timeouts.tunnel,
+            client_fin_timeout: frontend.timeouts.client_fin,
+            server_fin_timeout: backend.timeouts.server_fin,
+            nolinger: frontend.options.nolinger || backend.options.nolinger,
+            ..RelayOptions::default()
+        }
+    }
+
     /// The idle limit in force and what to report when it expires.
     fn idle_limit(&self, half_closed: bool) -> Option<(Duration, RelayEnd)> {
         if half_closed {

@@ -444,3 +444,27 @@ async fn stdout_formats_match_haproxy() {
     assert!(template.contains("TIMESTAMP"), "{rfc5424:?}");
     assert!(lines.iter().any(|l| re.is_match(l)), "no rfc5424 line like {rfc5424:?} in {lines:?}");
 }
+
+#[test]
+fn style_per_proxy_and_fresh_records() {
+    use crate::conf::haproxy::model::Mode;
+    let style = |mode, httplog, clf, tcplog| {
+        let mut p = testpeers::proxy("p");
+        p.mode = mode;
+        (p.options.httplog, p.options.httplog_clf, p.options.tcplog) = (httplog, clf, tcplog);
+        LogStyle::for_proxy(&p)
+    };
+    assert_eq!(style(Mode::Http, true, false, false), LogStyle::Http);
+    assert_eq!(style(Mode::Http, true, true, false), LogStyle::HttpClf);
+    assert_eq!(style(Mode::Tcp, true, false, false), LogStyle::Tcp); // HAProxy's fallback
+    assert_eq!(style(Mode::Tcp, false, false, true), LogStyle::Tcp);
+    assert_eq!(style(Mode::Http, false, false, false), LogStyle::Connect);
+    let r = HttpLogRecord::new(sa("10.0.0.1:1234"), when(), "www");
+    let line = format_httplog(&r);
+    assert!(
+        line.ends_with(" www www/<NOSRV> -1/-1/-1/-1/-1 -1 0 - - ---- 0/0/0/0/0 0/0 \"<BADREQ>\""),
+        "{line}"
+    );
+    let t = TcpLogRecord::new(sa("10.0.0.1:1234"), when(), "db");
+    assert!(format_tcplog(&t).ends_with(" db db/<NOSRV> -1/-1/-1 0 -- 0/0/0/0/0 0/0"));
+}

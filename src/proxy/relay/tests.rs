@@ -234,3 +234,26 @@ async fn fin_timeout_applies_once_half_closed() {
     assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn options_from_frontend_and_backend() {
+    let proxy = crate::proxy::testpeers::proxy;
+    let s = Duration::from_secs;
+    let mut fe = proxy("fe");
+    fe.timeouts.client = Some(s(1));
+    fe.timeouts.client_fin = Some(s(2));
+    fe.timeouts.server = Some(s(99)); // a frontend's server timeout is not used
+    let mut be = proxy("be");
+    be.timeouts.server = Some(s(3));
+    be.timeouts.server_fin = Some(s(4));
+    be.timeouts.tunnel = Some(s(5));
+    be.options.nolinger = true;
+    let o = RelayOptions::for_proxies(&fe, &be);
+    assert_eq!(
+        (o.client_timeout, o.client_fin_timeout, o.server_timeout, o.server_fin_timeout, o.tunnel_timeout),
+        (Some(s(1)), Some(s(2)), Some(s(3)), Some(s(4)), Some(s(5)))
+    );
+    assert!(o.nolinger);
+    assert_eq!(o.idle_limit(false), Some((s(5), RelayEnd::TunnelTimeout)));
+    assert_eq!(o.idle_limit(true), Some((s(2), RelayEnd::ClientTimeout)));
+}

@@ -11,6 +11,9 @@ use rustls::ServerConfig;
 use super::{der, pem, provider, TlsError};
 use crate::conf::haproxy::model::{BindTls, TlsDefaults, Verify};
 
+/// HAProxy's default `tune.ssl.cachesize`.
+const SESSION_CACHE_SIZE: usize = 20_000;
+
 /// Builds the rustls config for a TLS `bind`. Settings on the bind line win
 /// over `ssl-default-bind-*` (`defaults`), field by field.
 pub fn server_config(bind: &BindTls, defaults: &TlsDefaults) -> Result<Arc<ServerConfig>, TlsError> {
@@ -39,6 +42,11 @@ pub fn server_config(bind: &BindTls, defaults: &TlsDefaults) -> Result<Arc<Serve
     };
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = bind.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    // Resumption as HAProxy offers it: a session cache the size of its
+    // default `tune.ssl.cachesize`, and stateless tickets (keys rotated by
+    // rustls), so reconnecting clients skip the full handshake.
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     Ok(Arc::new(config))
 }
 

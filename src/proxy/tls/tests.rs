@@ -457,3 +457,18 @@ async fn haproxy_as_client_of_our_server() {
     s.read_to_string(&mut out).await.expect("read");
     assert_eq!(out, "sni=x.b.test alpn=h2 client_certs=1\n");
 }
+
+/// A second connection from the same client config resumes the session.
+#[tokio::test]
+async fn sessions_resume() {
+    let Some(c) = certs() else { return };
+    let addr =
+        serve(server_config(&bind(vec![c.path("b.pem")]), &TlsDefaults::default()).expect("server")).await;
+    let config = client(c, true);
+    for (i, want) in [(0, rustls::HandshakeKind::Full), (1, rustls::HandshakeKind::Resumed)] {
+        let mut s = connect(addr, config.clone(), dns("b.test")).await.expect("handshake");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.expect("read"); // tickets arrive after the handshake
+        assert_eq!(s.get_ref().1.handshake_kind(), Some(want), "connection {i}");
+    }
+}
