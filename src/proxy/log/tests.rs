@@ -468,3 +468,9 @@ fn style_per_proxy_and_fresh_records() {
     let t = TcpLogRecord::new(sa("10.0.0.1:1234"), when(), "db");
     assert!(format_tcplog(&t).ends_with(" db db/<NOSRV> -1/-1/-1 0 -- 0/0/0/0/0 0/0"));
 }
+
+#[test]
+fn logger_is_shareable_across_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Logger>();
+}

@@ -257,3 +257,11 @@ fn options_from_frontend_and_backend() {
     assert_eq!(o.idle_limit(false), Some((s(5), RelayEnd::TunnelTimeout)));
     assert_eq!(o.idle_limit(true), Some((s(2), RelayEnd::ClientTimeout)));
 }
+
+/// The engine spawns relays on the multi-threaded runtime.
+#[allow(dead_code)]
+fn relays_are_send(c: TcpStream, s: TcpStream) {
+    fn assert_send<T: Send>(_: &T) {}
+    let f = relay_tcp(c, s, RelayOptions::default());
+    assert_send(&f);
+}

@@ -35,6 +35,10 @@ openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -CAcreateserial -days
 openssl genrsa -traditional -out a.test.key 2048 2>/dev/null
 leaf a.test DNS:a.test int
 cat a.test.crt int.pem a.test.key > a.pem
+# a.test again with an ECDSA key (HAProxy multi-cert style), CN a-ec.test.
+openssl ecparam -name prime256v1 -genkey -noout -out a-ec.test.key
+leaf a-ec.test DNS:a.test int
+cat a-ec.test.crt int.pem a-ec.test.key > a-ec.pem
 # *.b.test + b.test: EC key in SEC1, issued by the root.
 openssl ecparam -name prime256v1 -genkey -noout -out b.test.key
 leaf b.test 'DNS:*.b.test,DNS:b.test' root
@@ -470,5 +474,28 @@ async fn sessions_resume() {
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.expect("read"); // tickets arrive after the handshake
         assert_eq!(s.get_ref().1.handshake_kind(), Some(want), "connection {i}");
+    }
+}
+
+/// Two certificates for one name (RSA and ECDSA): the client's signature
+/// algorithms pick, as with HAProxy's multi-cert bundles.
+#[tokio::test]
+async fn key_type_follows_client_signature_algorithms() {
+    let Some(c) = certs() else { return };
+    let cfg = bind(vec![c.path("a.pem"), c.path("a-ec.pem")]);
+    let addr = serve(server_config(&cfg, &TlsDefaults::default()).expect("server")).await;
+    for (sigalgs, subject) in
+        [("ecdsa_secp256r1_sha256", "a-ec.test"), ("rsa_pss_rsae_sha256:rsa_pkcs1_sha256", "a.test")]
+    {
+        let out = tokio::process::Command::new("openssl")
+            .args(["s_client", "-connect", &addr.to_string(), "-servername", "a.test", "-sigalgs", sigalgs])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let subject_line =
+            text.lines().find(|l| l.starts_with("subject=")).unwrap_or_default().replace(' ', "");
+        assert_eq!(subject_line, format!("subject=CN={subject}"), "{sigalgs}: {text}");
     }
 }
