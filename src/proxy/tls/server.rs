@@ -139,7 +139,8 @@ fn certified_key(
         .key_provider
         .load_private_key(bundle.key)
         .map_err(|e| TlsError::BadKey { path: file.to_path_buf(), reason: e.to_string() })?;
-    let key = CertifiedKey::new(bundle.chain, signing);
+    let mut key = CertifiedKey::new(bundle.chain, signing);
+    key.ocsp = pem::load_ocsp(file)?;
     match key.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(rustls::Error::InconsistentKeys(_)) => {

@@ -499,3 +499,63 @@ async fn key_type_follows_client_signature_algorithms() {
         assert_eq!(subject_line, format!("subject=CN={subject}"), "{sigalgs}: {text}");
     }
 }
+
+/// A `<crt>.ocsp` sibling is stapled to the handshake.
+#[tokio::test]
+async fn ocsp_sibling_is_stapled() {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use std::sync::Mutex;
+    #[derive(Debug)]
+    struct Capture(Mutex<Vec<u8>>, Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for Capture {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            ocsp: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if let Ok(mut seen) = self.0.lock() {
+                *seen = ocsp.to_vec();
+            }
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.1.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let Some(c) = certs() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crt = dir.path().join("b.pem");
+    std::fs::copy(c.path("b.pem"), &crt).expect("copy");
+    let staple = [0x30, 0x03, 0x0a, 0x01, 0x00];
+    std::fs::write(dir.path().join("b.pem.ocsp"), staple).expect("ocsp");
+    let addr = serve(server_config(&bind(vec![crt]), &TlsDefaults::default()).expect("server")).await;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let capture = Arc::new(Capture(Mutex::new(Vec::new()), provider.clone()));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(capture.clone())
+        .with_no_client_auth();
+    let _s = connect(addr, Arc::new(config), dns("b.test")).await.expect("handshake");
+    assert_eq!(capture.0.lock().map(|v| v.clone()).unwrap_or_default(), staple);
+}
