@@ -559,3 +559,46 @@ async fn ocsp_sibling_is_stapled() {
     let _s = connect(addr, Arc::new(config), dns("b.test")).await.expect("handshake");
     assert_eq!(capture.0.lock().map(|v| v.clone()).unwrap_or_default(), staple);
 }
+
+/// TLS termination in front of a plain backend, as `mode tcp` + `bind … ssl`
+/// runs it: our server config, then `relay_generic` between the TLS stream and
+/// the backend socket. The client's close_notify half-closes toward the
+/// backend, whose late reply still reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_tls_relays_to_plain_backend() {
+    use crate::proxy::relay::{relay_generic, RelayEnd, RelayOptions};
+    let Some(c) = certs() else { return };
+    let backend = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let be_addr = backend.local_addr().expect("addr");
+    let backend_task = tokio::spawn(async move {
+        let (mut s, _) = backend.accept().await.expect("accept");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.expect("backend read");
+        s.write_all(format!("got {} bytes", got.len()).as_bytes()).await.expect("backend write");
+        got
+    });
+    let front = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let fe_addr = front.local_addr().expect("addr");
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        server_config(&bind(vec![c.path("b.pem")]), &TlsDefaults::default()).expect("server"),
+    );
+    let proxy = tokio::spawn(async move {
+        let (tcp, _) = front.accept().await.expect("accept");
+        let tls = acceptor.accept(tcp).await.expect("tls accept");
+        let server = TcpStream::connect(be_addr).await.expect("connect backend");
+        relay_generic(tls, server, RelayOptions::default()).await
+    });
+    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut s = connect(fe_addr, client(c, true), dns("b.test")).await.expect("handshake");
+    s.write_all(&payload).await.expect("write");
+    s.shutdown().await.expect("close_notify");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.expect("reply");
+    assert_eq!(reply, "got 1000000 bytes");
+    assert!(backend_task.await.expect("backend") == payload);
+    let stats = proxy.await.expect("proxy");
+    assert_eq!(
+        (stats.bytes_from_client, stats.bytes_from_server, stats.end),
+        (1_000_000, 17, RelayEnd::Closed)
+    );
+}
