@@ -51,9 +51,9 @@ pub fn server_config(bind: &BindTls, defaults: &TlsDefaults) -> Result<Arc<Serve
 }
 
 /// Picks the certificate for a ClientHello as HAProxy does: the SNI matched
-/// against the certificates' SAN DNS names and subject CNs, exactly first, then by wildcard
-/// (`*.example.com` covers one label), and the first certificate loaded when
-/// nothing matches or no SNI was sent.
+/// against the certificates' SAN DNS names and subject CNs, exactly first,
+/// then by wildcard (`*.example.com` covers one label), and the first
+/// certificate loaded when nothing matches or no SNI was sent.
 ///
 /// When several certificates match a name (an RSA and an ECDSA one, like
 /// HAProxy's multi-cert bundles), the first one whose key can sign with a
@@ -123,7 +123,8 @@ fn certified_key(
 ) -> Result<(Arc<CertifiedKey>, Vec<String>), TlsError> {
     let bundle = pem::load_bundle(file)?;
     let names = {
-        let leaf = &bundle.chain[0];
+        let leaf =
+            bundle.chain.first().ok_or_else(|| TlsError::NoCertificate { path: file.to_path_buf() })?;
         let ee = webpki::EndEntityCert::try_from(leaf)
             .map_err(|e| TlsError::BadCertificate { path: file.to_path_buf(), reason: format!("{e:?}") })?;
         // HAProxy indexes the subject CNs too, not only the SAN DNS names.
