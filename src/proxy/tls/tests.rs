@@ -81,13 +81,24 @@ impl Certs {
     }
 }
 
+static CERTS: OnceLock<Option<Certs>> = OnceLock::new();
+
+/// Removes the shared certificate directory when the test binary exits
+/// (statics are never dropped, so a TempDir there would leak).
+extern "C" fn remove_certs_dir() {
+    if let Some(Some(c)) = CERTS.get() {
+        let _ = std::fs::remove_dir_all(&c.dir);
+    }
+}
+
 /// The certificates, or None when `openssl` is not installed. The directory
-/// is kept for the life of the test binary (shared by all tests).
+/// is shared by all tests of the binary and removed at exit.
 fn certs() -> Option<&'static Certs> {
-    static CERTS: OnceLock<Option<Certs>> = OnceLock::new();
     CERTS
         .get_or_init(|| {
             let dir = tempfile::Builder::new().prefix("lanai-tls-test").tempdir().ok()?.keep();
+            // SAFETY: registers a plain extern "C" function without captures.
+            unsafe { libc::atexit(remove_certs_dir) };
             if std::process::Command::new("openssl").arg("version").output().is_err() {
                 eprintln!("openssl not installed: skipping TLS tests");
                 return None;
