@@ -474,3 +474,42 @@ fn logger_is_shareable_across_tasks() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Logger>();
 }
+
+/// Lines captured from HAProxy 2.6 (IPv6 client, TLS frontend, refused
+/// server with retries, bad request), dates swapped for the record's.
+#[test]
+fn matches_captured_haproxy_lines() {
+    let d = local_date(when());
+    let mut r = HttpLogRecord::new(sa("[::1]:58926"), when(), "www");
+    (r.backend, r.server) = ("app".into(), "web1".into());
+    (r.tr, r.tw, r.tc, r.tr_server, r.ta) = (0, 0, -1, -1, 3007);
+    (r.status, r.bytes_read, r.termination_state) = (503, 217, *b"SC--");
+    (r.actconn, r.feconn, r.retries) = (1, 1, 3);
+    r.request_line = "GET /v6 HTTP/1.1".into();
+    assert_eq!(
+        format_httplog(&r),
+        format!(
+            "::1:58926 [{d}] www app/web1 0/0/-1/-1/3007 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET /v6 HTTP/1.1\""
+        )
+    );
+    r.client = sa("127.0.0.1:56586");
+    r.frontend_tls = true;
+    r.ta = 3005;
+    r.request_line = "GET /tls HTTP/1.1".into();
+    assert_eq!(
+        format_httplog(&r),
+        format!(
+            "127.0.0.1:56586 [{d}] www~ app/web1 0/0/-1/-1/3005 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET /tls HTTP/1.1\""
+        )
+    );
+    let mut bad = HttpLogRecord::new(sa("[::1]:55578"), when(), "www");
+    (bad.ta, bad.status, bad.termination_state, bad.actconn, bad.feconn) = (0, 400, *b"CR--", 1, 1);
+    assert_eq!(
+        format_httplog(&bad),
+        format!("::1:55578 [{d}] www www/<NOSRV> -1/-1/-1/-1/0 400 0 - - CR-- 1/1/0/0/0 0/0 \"<BADREQ>\"")
+    );
+    assert_eq!(
+        format_connect(sa("[::1]:39398"), sa("[::1]:51584"), "plain6", false),
+        "Connect from ::1:39398 to ::1:51584 (plain6/TCP)"
+    );
+}
