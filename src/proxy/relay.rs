@@ -23,6 +23,10 @@
 //!
 //! Byte counters are `Arc<AtomicU64>`s from the caller, updated as data moves,
 //! so stats pages see long-lived tunnels grow.
+//!
+//! Client bytes the engine already pulled into user space (tcp-request content
+//! inspection) go in [`RelayOptions::client_preamble`]; peeking instead
+//! (`TcpStream::peek`) avoids the copy altogether.
 
 use std::io;
 use std::net::Shutdown;
@@ -57,6 +61,10 @@ pub struct RelayOptions {
     pub bytes_from_client: Arc<AtomicU64>,
     /// Incremented by every byte read from the server.
     pub bytes_from_server: Arc<AtomicU64>,
+    /// Client bytes the engine already read (e.g. buffered while evaluating
+    /// `tcp-request content` rules): sent to the server before anything else
+    /// and counted in `bytes_from_client`.
+    pub client_preamble: bytes::Bytes,
 }
 
 impl RelayOptions {
@@ -269,13 +277,17 @@ pub async fn relay_tcp(client: TcpStream, server: TcpStream, opts: RelayOptions)
         }
     }
     let activity = Activity::new();
-    let c2s = splice_direction(
-        (&client, Side::Client),
-        (&server, Side::Server),
-        (&c2s_r, &c2s_w),
-        &opts.bytes_from_client,
-        &activity,
-    );
+    let c2s = async {
+        write_preamble(&server, &opts.client_preamble, &opts.bytes_from_client, &activity).await?;
+        splice_direction(
+            (&client, Side::Client),
+            (&server, Side::Server),
+            (&c2s_r, &c2s_w),
+            &opts.bytes_from_client,
+            &activity,
+        )
+        .await
+    };
     let s2c = splice_direction(
         (&server, Side::Server),
         (&client, Side::Client),
@@ -300,6 +312,29 @@ fn splice(from: impl AsFd, to: impl AsFd, len: usize) -> io::Result<usize> {
 
 /// One direction: socket -> pipe -> socket, until EOF on `src`, then
 /// shutdown(SHUT_WR) on `dst`.
+/// Sends `preamble` on `server` before the relay proper starts.
+async fn write_preamble(
+    server: &TcpStream,
+    preamble: &[u8],
+    counter: &AtomicU64,
+    activity: &Activity,
+) -> Result<(), SideError> {
+    let mut rest = preamble;
+    while !rest.is_empty() {
+        server.writable().await.map_err(|e| (Side::Server, e))?;
+        match server.try_write(rest) {
+            Ok(n) => {
+                rest = &rest[n..];
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+                activity.touch();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err((Side::Server, e)),
+        }
+    }
+    Ok(())
+}
+
 async fn splice_direction(
     (src, src_side): (&TcpStream, Side),
     (dst, dst_side): (&TcpStream, Side),
@@ -355,8 +390,17 @@ where
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(server);
     let activity = Activity::new();
-    let c2s =
-        copy_direction((&mut cr, Side::Client), (&mut sw, Side::Server), &opts.bytes_from_client, &activity);
+    let c2s = async {
+        if !opts.client_preamble.is_empty() {
+            let p = &opts.client_preamble;
+            sw.write_all(p).await.map_err(|e| (Side::Server, e))?;
+            sw.flush().await.map_err(|e| (Side::Server, e))?;
+            opts.bytes_from_client.fetch_add(p.len() as u64, Ordering::Relaxed);
+            activity.touch();
+        }
+        copy_direction((&mut cr, Side::Client), (&mut sw, Side::Server), &opts.bytes_from_client, &activity)
+            .await
+    };
     let s2c =
         copy_direction((&mut sr, Side::Server), (&mut cw, Side::Client), &opts.bytes_from_server, &activity);
     let end = run(async { tokio::try_join!(c2s, s2c) }, &activity, &opts).await;

@@ -265,3 +265,28 @@ fn relays_are_send(c: TcpStream, s: TcpStream) {
     let f = relay_tcp(c, s, RelayOptions::default());
     assert_send(&f);
 }
+
+#[tokio::test]
+async fn client_preamble_goes_first() {
+    for kind in [Kind::Splice, Kind::Generic] {
+        let ((mut client, proxy_c), (proxy_s, mut backend)) = pairs().await;
+        let opts = RelayOptions {
+            client_preamble: bytes::Bytes::from_static(b"\x16\x03\x01 hello"),
+            ..RelayOptions::default()
+        };
+        let relay = tokio::spawn(async move {
+            match kind {
+                Kind::Splice => relay_tcp(proxy_c, proxy_s, opts).await,
+                Kind::Generic => relay_generic(proxy_c, proxy_s, opts).await,
+            }
+        });
+        client.write_all(b" world").await.expect("write");
+        client.shutdown().await.expect("shutdown");
+        let mut got = Vec::new();
+        backend.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, b"\x16\x03\x01 hello world", "{kind:?}");
+        drop(backend);
+        let stats = relay.await.expect("relay");
+        assert_eq!(stats.bytes_from_client, 15, "{kind:?}");
+    }
+}
