@@ -110,7 +110,7 @@ pub struct LogTarget {
     pub facility: Facility,
     /// Most verbose level sent (`info` when not given).
     pub max_level: Level,
-    /// `format raw|short|rfc3164` (`rfc3164` when not given).
+    /// `format rfc3164|rfc5424|short|raw` (`rfc3164` when not given).
     pub format: LogFormat,
 }
 
