@@ -240,6 +240,7 @@ fn runtime_replies_match_haproxy() {
         node: "test".into(),
         version: "0",
         reload: tx,
+        log: None,
     });
     let _server = rt.block_on(serve(&mine, None, RuntimeLevel::Admin, ctx)).expect("serve");
 

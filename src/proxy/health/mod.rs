@@ -5,6 +5,7 @@
 //! The counter lives in `ServerState`, so a reload (drop the old
 //! `HealthTasks`, spawn new ones on the same states) carries health over.
 
+pub mod admin;
 pub mod probe;
 pub mod status;
 

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::conf::haproxy::{Config, RuntimeLevel};
+use crate::proxy::health::LogSink;
 use crate::proxy::state::StateRegistry;
 use crate::proxy::stats::StatsContext;
 use commands::{execute_line, Flow, Session};
@@ -44,6 +45,9 @@ pub struct RuntimeContext {
     pub node: String,
     pub version: &'static str,
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// Where server state changes are logged (HAProxy logs them like health
+    /// transitions); `None` = not logged.
+    pub log: Option<LogSink>,
 }
 
 impl RuntimeContext {

@@ -12,7 +12,7 @@ use crate::conf::haproxy::{Balance, Config, Proxy, Server};
 use crate::proxy::state::{Counters, ServerState, StateRegistry};
 
 pub use csv::{csv, csv_with, CsvOptions};
-pub use html::{serve, StatsRequest};
+pub use html::{serve, serve_logged, StatsRequest};
 
 pub use prometheus::prometheus;
 
