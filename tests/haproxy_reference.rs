@@ -267,4 +267,16 @@ fn runtime_replies_match_haproxy() {
     ] {
         assert_eq!(ask(&mine, cmd), ask(&theirs, cmd), "command: {cmd}");
     }
+    // Same rows (first two columns) for `show stat` filters.
+    let rows = |out: String| -> Vec<String> {
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    for cmd in
+        ["show stat", "show stat -1 4 -1", "show stat app -1 -1", "show stat 3 2 -1", "show stat -1 1 -1"]
+    {
+        assert_eq!(rows(ask(&mine, cmd)), rows(ask(&theirs, cmd)), "command: {cmd}");
+    }
 }

@@ -223,19 +223,11 @@ async fn execute(ctx: &RuntimeContext, session: &mut Session, words: &[String]) 
         ["show", "version"] => text(format!("{}\n", stats.version)),
         ["show", "info", ..] => text(show_info(&stats)),
         ["show", "backend"] => text(show_backend(&stats)),
-        ["show", "stat", opts @ ..] => {
-            let mut o = CsvOptions { hide_addr: level < RuntimeLevel::Operator, ..CsvOptions::default() };
-            for opt in opts {
-                match *opt {
-                    "up" => o.up_only = true,
-                    "no-maint" => o.no_maint = true,
-                    // `show stat <px> <type> <sid>` filters are not supported: say so.
-                    other => return text(format!("Unsupported show stat option '{other}'.\n")),
-                }
-            }
+        ["show", "stat", args @ ..] => match stat_options(args, level) {
             // The CSV already ends with its blank line.
-            Reply::Raw(csv_with(&stats, o))
-        }
+            Ok(o) => Reply::Raw(csv_with(&stats, o)),
+            Err(e) => text(e),
+        },
         ["show", "servers", "state"] => text(show_servers_state(&stats, None).unwrap_or_default()),
         ["show", "servers", "state", be] => match show_servers_state(&stats, Some(be)) {
             Some(s) => text(s),
@@ -287,6 +279,33 @@ async fn execute(ctx: &RuntimeContext, session: &mut Session, words: &[String]) 
         ["reload"] => reload(ctx).await,
         _ => text(unknown_command(level, words)),
     }
+}
+
+/// `show stat [<proxy> <type> <sid>] [up|no-maint]*`: HAProxy's filters,
+/// where -1 means "any".
+fn stat_options(args: &[&str], level: RuntimeLevel) -> Result<CsvOptions, String> {
+    let mut o = CsvOptions { hide_addr: level < RuntimeLevel::Operator, ..CsvOptions::default() };
+    let mut rest = args;
+    if let [px, kind, sid, tail @ ..] = args {
+        if !matches!(*px, "up" | "no-maint" | "typed" | "json" | "desc") {
+            let kind: i32 = kind.parse().map_err(|_| "Invalid type.\n".to_string())?;
+            let sid: i64 = sid.parse().map_err(|_| "Invalid server id.\n".to_string())?;
+            if *px != "-1" {
+                o.proxy = Some((*px).to_string());
+            }
+            o.types = if kind < 0 { 0 } else { (kind & 7) as u8 };
+            o.sid = u32::try_from(sid).ok();
+            rest = tail;
+        }
+    }
+    for opt in rest {
+        match *opt {
+            "up" => o.up_only = true,
+            "no-maint" => o.no_maint = true,
+            other => return Err(format!("Unsupported show stat option '{other}'.\n")),
+        }
+    }
+    Ok(o)
 }
 
 fn for_each_counters(stats: &StatsContext, f: impl Fn(&Counters)) {

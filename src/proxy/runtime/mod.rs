@@ -153,13 +153,10 @@ async fn session(mut stream: UnixStream, level: RuntimeLevel, ctx: Arc<RuntimeCo
                 return Ok(());
             }
             let idle = ctx.config.load().global.stats_timeout;
-            let read = if sess.interactive {
-                match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Ok(()),
-                }
-            } else {
-                stream.read(&mut chunk).await?
+            // `stats timeout` bounds every wait for input, as in HAProxy.
+            let read = match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
             };
             if read == 0 {
                 // A last line without newline still counts (e.g. `echo -n`).
