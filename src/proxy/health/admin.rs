@@ -59,6 +59,7 @@ impl Logger<'_> {
             ),
         );
         if act == 0 && bck == 0 {
+            self.ctx.registry.proxy(&self.backend.name).down_transitions.fetch_add(1, Ordering::Relaxed);
             self.emit(Level::Emerg, format!("backend {} has no server available!", self.backend.name));
         }
     }

@@ -21,7 +21,7 @@ use rustls_pki_types::ServerName;
 use tokio::task::JoinHandle;
 
 use crate::conf::haproxy::{Level, Proxy, Server, ServerCheck};
-use crate::proxy::state::{Admin, CheckReport, Health, ServerState};
+use crate::proxy::state::{Admin, CheckReport, Health, ProxyState, ServerState};
 use probe::{ProbeSpec, Timeouts};
 use status::{reason_text, CheckStatus, Outcome};
 
@@ -71,6 +71,8 @@ struct BackendCtx {
     /// (backup, state) of every server of the backend.
     members: Vec<(bool, Arc<ServerState>)>,
     log: LogSink,
+    /// Where "the backend went down" is counted, when the engine gives it.
+    proxy_state: Option<Arc<ProxyState>>,
 }
 
 impl BackendCtx {
@@ -93,11 +95,23 @@ impl BackendCtx {
 /// Starts one check task per server that has `check`. Must be called inside a
 /// tokio runtime.
 pub fn spawn_checks(backend: &Proxy, servers: Vec<CheckTarget>, log: LogSink) -> HealthTasks {
+    spawn_checks_tracked(backend, servers, log, None)
+}
+
+/// `spawn_checks`, also counting in `proxy_state.down_transitions` each time
+/// the backend loses its last server (the backend row's `chkdown`).
+pub fn spawn_checks_tracked(
+    backend: &Proxy,
+    servers: Vec<CheckTarget>,
+    log: LogSink,
+    proxy_state: Option<Arc<ProxyState>>,
+) -> HealthTasks {
     let ctx = Arc::new(BackendCtx {
         name: backend.name.clone(),
         log_health_checks: backend.options.log_health_checks,
         members: servers.iter().map(|t| (t.server.backup, Arc::clone(&t.state))).collect(),
         log,
+        proxy_state,
     });
     let checked: Vec<CheckTarget> = servers.into_iter().filter(|t| t.server.check.is_some()).collect();
     let n = checked.len().max(1) as u32;
@@ -263,6 +277,9 @@ fn apply(ctx: &BackendCtx, target: &CheckTarget, check: &ServerCheck, outcome: &
             ),
         );
         if act == 0 && bck == 0 {
+            if let Some(p) = &ctx.proxy_state {
+                p.down_transitions.fetch_add(1, Ordering::Relaxed);
+            }
             (ctx.log)(Level::Emerg, format!("backend {} has no server available!", ctx.name));
         }
     } else {

@@ -273,6 +273,7 @@ fn backend_row(ctx: &StatsContext, proxy: &Proxy, iid: usize) -> Row {
     row.set("uweight", sum.uweight);
     row.set("act", sum.active);
     row.set("bck", sum.backup);
+    row.set("chkdown", ctx.registry.proxy(&proxy.name).down_transitions.load(Ordering::Relaxed));
     row.set("lastchg", sum.lastchg);
     row.set("iid", iid);
     row.set("lbtot", c.total_sessions.load(Ordering::Relaxed));
