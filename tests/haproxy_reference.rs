@@ -29,10 +29,9 @@ fn closed_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-fn start(dir: &Path, log: SocketAddr, dead_port: u16, log_health_checks: bool) -> (Haproxy, PathBuf) {
+fn start(dir: &Path, log: SocketAddr, dead_port: u16, opt: &str) -> (Haproxy, PathBuf) {
     let sock = dir.join("admin.sock");
     let fe_port = closed_port();
-    let opt = if log_health_checks { "    option log-health-checks\n" } else { "" };
     let cfg = format!(
         "global\n    log {log} local0 debug\n    stats socket {} level admin\n\
          defaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
@@ -69,9 +68,14 @@ fn ask(sock: &Path, cmd: &str) -> String {
 /// Syslog lines received until `until` matches one or the time runs out,
 /// as (severity, message) with durations normalised.
 fn syslog_lines(udp: &UdpSocket, until: &str) -> Vec<(u8, String)> {
+    let mut lines = Vec::new();
+    collect_syslog(udp, &mut lines, until);
+    lines
+}
+
+fn collect_syslog(udp: &UdpSocket, lines: &mut Vec<(u8, String)>, until: &str) {
     let re = regex::Regex::new(r"duration: \d+ms").expect("regex");
     udp.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
-    let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
@@ -87,7 +91,6 @@ fn syslog_lines(udp: &UdpSocket, until: &str) -> Vec<(u8, String)> {
             break;
         }
     }
-    lines
 }
 
 fn level_number(l: Level) -> u8 {
@@ -255,7 +258,8 @@ fn formats_and_health_logs_match_haproxy() {
         let dir = tempfile::tempdir().expect("tempdir");
         let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
         let dead = closed_port();
-        let (_haproxy, sock) = start(dir.path(), udp.local_addr().expect("addr"), dead, log_health_checks);
+        let opt = if log_health_checks { "    option log-health-checks\n" } else { "" };
+        let (_haproxy, sock) = start(dir.path(), udp.local_addr().expect("addr"), dead, opt);
         let theirs = syslog_lines(&udp, "has no server available");
         assert!(!theirs.is_empty(), "haproxy logged nothing");
         let (mine, config, registry) = ours(dead, log_health_checks, "has no server available");
@@ -309,7 +313,7 @@ fn runtime_replies_match_haproxy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
     let dead = closed_port();
-    let (_haproxy, theirs) = start(dir.path(), udp.local_addr().expect("addr"), dead, false);
+    let (_haproxy, theirs) = start(dir.path(), udp.local_addr().expect("addr"), dead, "");
 
     let check = ServerCheck { rise: 2, fall: 3, ..ServerCheck::default() };
     let mut app = lanai_test_proxy("app");
@@ -368,4 +372,77 @@ fn runtime_replies_match_haproxy() {
     {
         assert_eq!(rows(ask(&mine, cmd)), rows(ask(&theirs, cmd)), "command: {cmd}");
     }
+}
+
+/// Serves `HTTP/1.0 200 OK` on `port` from a plain thread until the process ends.
+fn http_ok_on(port: u16) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind freed port");
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+}
+
+/// DOWN then UP with `option httpchk` and `log-health-checks`: HAProxy and
+/// our checker run side by side against the same port and must log the same.
+#[test]
+fn down_then_up_logs_match_haproxy() {
+    use lanai::conf::haproxy::{HealthCheck, HttpCheck};
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("skipped: {HAPROXY} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let port = closed_port();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let logs: Arc<Mutex<Vec<(u8, String)>>> = Arc::default();
+    let l = Arc::clone(&logs);
+    let re = regex::Regex::new(r"duration: \d+ms").expect("regex");
+    let sink: LogSink = Arc::new(move |level, msg| {
+        if let Ok(mut v) = l.lock() {
+            v.push((level_number(level), re.replace_all(&msg, "duration: 0ms").into_owned()));
+        }
+    });
+    let mut backend = lanai_test_proxy("app");
+    backend.options.log_health_checks = true;
+    backend.health = HealthCheck::Http(HttpCheck { method: "GET".into(), ..HttpCheck::default() });
+    let check = ServerCheck {
+        inter: Duration::from_millis(100),
+        fastinter: Duration::from_millis(100),
+        downinter: Duration::from_millis(100),
+        rise: 2,
+        fall: 3,
+        ..ServerCheck::default()
+    };
+    let server = lanai_test_server("srv1", SocketAddr::from(([127, 0, 0, 1], port)), check);
+    let target = CheckTarget { server, state: Arc::new(ServerState::new("app", "srv1", 1, true)), tls: None };
+    let _tasks = rt.block_on(async { spawn_checks_tracked(&backend, vec![target], sink, None) });
+    let opt = "    option log-health-checks\n    option httpchk GET /\n";
+    let (_haproxy, _sock) = start(dir.path(), udp.local_addr().expect("addr"), port, opt);
+
+    let mut theirs = Vec::new();
+    collect_syslog(&udp, &mut theirs, "has no server available");
+    let wait_ours = |until: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if logs.lock().map(|v| v.iter().any(|(_, m)| m.contains(until))).unwrap_or(false) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_ours("has no server available");
+    http_ok_on(port);
+    collect_syslog(&udp, &mut theirs, " is UP");
+    wait_ours(" is UP");
+    let ours = logs.lock().map(|v| v.clone()).unwrap_or_default();
+    assert!(theirs.iter().any(|(_, m)| m.contains("is UP")), "{theirs:?}");
+    assert_eq!(ours, theirs);
 }
