@@ -446,3 +446,82 @@ fn down_then_up_logs_match_haproxy() {
     assert!(theirs.iter().any(|(_, m)| m.contains("is UP")), "{theirs:?}");
     assert_eq!(ours, theirs);
 }
+
+/// Every series we expose exists in HAProxy's own exporter for the same
+/// configuration, with the same HELP and TYPE lines.
+#[test]
+fn prometheus_series_exist_in_haproxy_exporter() {
+    use lanai::conf::haproxy::Capabilities;
+    use std::collections::HashSet;
+    use std::io::{Read, Write};
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("skipped: {HAPROXY} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fe_port = closed_port();
+    let dead = closed_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend www\n    bind 127.0.0.1:{fe_port}\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n    default_backend app\n\
+         backend app\n    server srv1 127.0.0.1:{dead} check inter 100\n    server srv2 127.0.0.1:{dead}\n"
+    );
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, cfg).expect("write cfg");
+    let child = Command::new(HAPROXY)
+        .args(["-db", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let _guard = Haproxy(child);
+    let mut theirs = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while theirs.is_empty() && Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", fe_port)) {
+            let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut theirs);
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let series = |text: &str| -> HashSet<String> {
+        text.lines()
+            .filter(|l| l.starts_with("haproxy_") || l.starts_with("# HELP") || l.starts_with("# TYPE"))
+            .map(|l| {
+                if l.starts_with('#') {
+                    l.to_string()
+                } else {
+                    l.rsplit_once(' ').map(|(k, _)| k).unwrap_or(l).to_string()
+                }
+            })
+            // The version label differs by design.
+            .filter(|l| !l.starts_with("haproxy_process_build_info"))
+            .collect()
+    };
+    let theirs = series(&theirs);
+    assert!(theirs.len() > 100, "no metrics from haproxy");
+
+    let mut www = lanai_test_proxy("www");
+    www.cap = Capabilities { frontend: true, backend: false };
+    let mut app = lanai_test_proxy("app");
+    let addr = SocketAddr::from(([127, 0, 0, 1], dead));
+    app.servers.push(lanai_test_server("srv1", addr, ServerCheck::default()));
+    let mut srv2 = lanai_test_server("srv2", addr, ServerCheck::default());
+    srv2.id = 2;
+    srv2.check = None;
+    app.servers.push(srv2);
+    let ctx = lanai::proxy::stats::StatsContext {
+        config: Arc::new(lanai::conf::haproxy::Config { proxies: vec![www, app], ..Default::default() }),
+        registry: Arc::new(lanai::proxy::state::StateRegistry::new()),
+        started: Instant::now(),
+        pid: 1,
+        node: "n".into(),
+        version: "0",
+    };
+    let ours = series(&lanai::proxy::stats::prometheus(&ctx));
+    let mut missing: Vec<&String> = ours.difference(&theirs).collect();
+    missing.sort();
+    assert!(missing.is_empty(), "not in HAProxy's exporter: {missing:#?}");
+}
