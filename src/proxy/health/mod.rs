@@ -176,13 +176,30 @@ async fn run_server(
         // A server in maintenance is not checked (HAProxy suspends its checks).
         if target.state.admin() != Admin::Maint {
             let started = std::time::Instant::now();
-            target.state.check_running.store(true, Ordering::Relaxed);
+            let running = Running::start(&target.state);
             let outcome = probe::run(&spec).await;
-            target.state.check_running.store(false, Ordering::Relaxed);
+            drop(running);
             let duration_ms = started.elapsed().as_millis() as u64;
             apply(&ctx, &target, &check, &outcome, duration_ms);
         }
         tokio::time::sleep(next_interval(&target.state, &check)).await;
+    }
+}
+
+/// Marks a check as running for stats (`* L4OK`); the mark goes away even
+/// when the task is aborted mid-check (reload).
+struct Running<'a>(&'a ServerState);
+
+impl<'a> Running<'a> {
+    fn start(state: &'a ServerState) -> Self {
+        state.check_running.store(true, Ordering::Relaxed);
+        Running(state)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.check_running.store(false, Ordering::Relaxed);
     }
 }
 

@@ -568,3 +568,27 @@ async fn tls_check_success() {
     assert_eq!(o.status, CheckStatus::L6Rsp);
     task.abort();
 }
+
+#[tokio::test]
+async fn running_mark_is_cleared_when_tasks_are_dropped() {
+    // A peer that accepts and never answers keeps the HTTP check running.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            conns.push(s);
+        }
+    });
+    let mut be = proxy("app", false, true);
+    be.health = HealthCheck::Http(HttpCheck::default());
+    let mut t = target("app", "srv1", addr, 2, 3);
+    t.server.check = Some(fast_check(5_000, 2, 3));
+    let state = Arc::clone(&t.state);
+    let (log, _logs) = sink();
+    let tasks = spawn_checks(&be, vec![t], log);
+    wait_for("a running check", || state.check_running.load(Ordering::Relaxed)).await;
+    drop(tasks);
+    wait_for("the mark to go", || !state.check_running.load(Ordering::Relaxed)).await;
+    held.abort();
+}
