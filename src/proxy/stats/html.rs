@@ -877,6 +877,48 @@ mod tests {
         assert_eq!(human(90000), "1d1h");
     }
 
+    /// Every data row has as many cells (counting colspans) as the header.
+    #[test]
+    fn rows_line_up_with_the_header() {
+        let ctx = ctx();
+        let app = ctx.config.proxy("app").cloned().expect("app");
+        ctx.server_state(&app, &app.servers[0]).set_admin(Admin::Maint);
+        ctx.server_state(&app, &app.servers[1]).set_admin(Admin::Drain);
+        let cell = regex::Regex::new(r"<td(?: colspan=(\d+))?[ >]").expect("regex");
+        let row = regex::Regex::new(
+            r#"<tr class="(frontend|backend|active_[a-z_]+|backup_[a-z_]+|maintain)">(.*)"#,
+        )
+        .expect("regex");
+        let tips = regex::Regex::new(r"<div class=tips>.*?</div>").expect("regex");
+        for admin in [false, true] {
+            let mut req = get("/stats");
+            req.admin_allowed = admin;
+            let html = body(&serve(&page(), &req, &ctx));
+            let mut rows = 0;
+            let mut in_form = false;
+            for line in html.lines() {
+                if line.contains("<form method=\"post\">") {
+                    in_form = true;
+                }
+                // Strip tooltips: their inner tables are not columns.
+                let line = tips.replace_all(line, "");
+                if let Some(caps) = row.captures(&line) {
+                    let cols: usize = cell
+                        .captures_iter(&caps[2])
+                        .map(|c| c.get(1).and_then(|m| m.as_str().parse().ok()).unwrap_or(1))
+                        .sum();
+                    // Name column + 30 data columns (+ the checkbox column of the admin form).
+                    assert_eq!(cols, 31 + usize::from(in_form), "{}: {line}", &caps[1]);
+                    rows += 1;
+                }
+                if line.contains("</form>") {
+                    in_form = false;
+                }
+            }
+            assert!(rows >= 7, "rows found: {rows}");
+        }
+    }
+
     #[test]
     fn scope_filters_proxies() {
         let html = body(&serve(&page(), &get("/stats?scope=ap"), &ctx()));
