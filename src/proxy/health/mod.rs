@@ -113,6 +113,12 @@ pub fn spawn_checks_tracked(
         log,
         proxy_state,
     });
+    // A reload may have removed `check` from a server: it is no longer
+    // judged by checks, so a DOWN left over from before must not stick.
+    for t in servers.iter().filter(|t| t.server.check.is_none()) {
+        t.state.set_health(Health::NoCheck);
+        t.state.check_health.store(crate::proxy::state::UNCHECKED, Ordering::Release);
+    }
     let checked: Vec<CheckTarget> = servers.into_iter().filter(|t| t.server.check.is_some()).collect();
     let n = checked.len().max(1) as u32;
     let mut tasks = Vec::with_capacity(checked.len());

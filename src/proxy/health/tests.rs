@@ -592,3 +592,19 @@ async fn running_mark_is_cleared_when_tasks_are_dropped() {
     wait_for("the mark to go", || !state.check_running.load(Ordering::Relaxed)).await;
     held.abort();
 }
+
+#[tokio::test]
+async fn removing_check_on_reload_clears_down() {
+    let addr = closed_port().await;
+    let mut t = target("app", "srv1", addr, 2, 3);
+    t.state.set_health(Health::Down);
+    t.state.check_health.store(0, Ordering::Relaxed);
+    t.server.check = None;
+    let state = Arc::clone(&t.state);
+    let (log, logs) = sink();
+    let tasks = spawn_checks(&proxy("app", false, true), vec![t], log);
+    assert!(tasks.is_empty());
+    assert_eq!(state.health(), Health::NoCheck);
+    assert_eq!(state.status_text(), "no check");
+    assert!(lines(&logs).is_empty());
+}
