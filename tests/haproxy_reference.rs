@@ -155,6 +155,7 @@ fn lanai_test_proxy(name: &str) -> lanai::conf::haproxy::Proxy {
         options: ProxyOptions::default(),
         timeouts: Timeouts::default(),
         errorfiles: Default::default(),
+        errorfile_lines: Default::default(),
         binds: Vec::new(),
         maxconn: None,
         default_backend: None,

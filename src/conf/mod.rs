@@ -1,7 +1,10 @@
 //! Configuration parsers: text in, typed model or diagnostics out. Pure: no I/O
 //! except where a function says so (e.g. checking that referenced files exist).
 
+mod check;
 pub mod haproxy;
+
+pub use check::{check_file, check_text, ConfigKind};
 
 use std::fmt;
 

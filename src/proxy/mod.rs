@@ -1,9 +1,22 @@
 //! The data plane: `lanai proxy -f haproxy.cfg`.
 
+pub mod acl;
+pub mod balance;
+pub mod clienthello;
+pub mod engine;
 pub mod health;
+pub mod http;
+pub mod log;
+pub mod proxy_protocol;
+pub mod relay;
 pub mod runtime;
 pub mod state;
 pub mod stats;
+pub mod tables;
+pub mod tcp;
+pub mod tls;
 
+#[cfg(test)]
+pub(crate) mod testpeers;
 #[cfg(test)]
 pub(crate) mod testutil;

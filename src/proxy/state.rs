@@ -109,6 +109,8 @@ pub struct ServerState {
     admin: AtomicU8,
     /// The weight set at run time (`set weight`), starting from the configured one.
     weight: AtomicU32,
+    /// The weight the configuration gave when this state was last (re)loaded.
+    configured_weight: AtomicU32,
     /// Consecutive successful (positive) or failed (negative) checks, for rise/fall.
     pub check_streak: Mutex<i32>,
     pub last_check: Mutex<CheckReport>,
@@ -141,6 +143,7 @@ impl ServerState {
             health: AtomicU8::new(if checked { Health::Up as u8 } else { Health::NoCheck as u8 }),
             admin: AtomicU8::new(Admin::Ready as u8),
             weight: AtomicU32::new(weight),
+            configured_weight: AtomicU32::new(weight),
             check_streak: Mutex::new(0),
             last_check: Mutex::new(CheckReport::default()),
             last_change: Mutex::new(Instant::now()),
@@ -229,6 +232,15 @@ impl ServerState {
         let past = self.downtime_secs.load(Ordering::Relaxed);
         let now = self.down_since.lock().ok().and_then(|s| s.map(|t| t.elapsed().as_secs())).unwrap_or(0);
         past + now
+    }
+
+    /// A reload brings `weight` from the configuration. A runtime weight
+    /// survives while the configured one is unchanged; a new configured weight
+    /// wins, since the operator just wrote it.
+    pub fn reconfigure_weight(&self, weight: u32) {
+        if self.configured_weight.swap(weight, Ordering::AcqRel) != weight {
+            self.set_weight(weight);
+        }
     }
 
     /// May take new, non-persistent traffic: healthy, ready, weight > 0.
@@ -335,6 +347,16 @@ mod tests {
         s.set_health(Health::Down);
         assert!(!s.is_usable());
         assert_eq!(s.status_text(), "DOWN");
+    }
+
+    #[test]
+    fn runtime_weight_survives_reload_unless_config_changes_it() {
+        let s = ServerState::new("be", "s", 10, false);
+        s.set_weight(0);
+        s.reconfigure_weight(10);
+        assert_eq!(s.weight(), 0);
+        s.reconfigure_weight(20);
+        assert_eq!(s.weight(), 20);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub fn proxy(name: &str, frontend: bool, backend: bool) -> Proxy {
         options: ProxyOptions::default(),
         timeouts: Timeouts::default(),
         errorfiles: BTreeMap::new(),
+        errorfile_lines: BTreeMap::new(),
         binds: Vec::new(),
         maxconn: None,
         default_backend: None,

@@ -49,6 +49,8 @@ pub struct Global {
     pub ssl_default_server: TlsDefaults,
     /// `node` (shown by `stats show-node`); defaults to the host name at run time.
     pub node: Option<String>,
+    /// `description` (shown by `stats show-desc` without an argument).
+    pub description: Option<String>,
 }
 
 impl Default for Global {
@@ -67,6 +69,7 @@ impl Default for Global {
             ssl_default_bind: TlsDefaults::default(),
             ssl_default_server: TlsDefaults::default(),
             node: None,
+            description: None,
         }
     }
 }
@@ -110,6 +113,23 @@ pub struct LogTarget {
     pub facility: Facility,
     /// Most verbose level sent (`info` when not given).
     pub max_level: Level,
+    /// `format raw|short|rfc3164` (`rfc3164` when not given).
+    pub format: LogFormat,
+    /// `len N`: longest line sent, in bytes (HAProxy's default is 1024).
+    pub max_len: Option<usize>,
+}
+
+/// How a `log` target frames each line. HAProxy's default, `rfc3164`, applies
+/// to every destination, stdout included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss tag[pid]: message`.
+    #[default]
+    Rfc3164,
+    /// `<PRI>message`.
+    Short,
+    /// The message alone.
+    Raw,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +211,8 @@ pub struct Proxy {
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     pub errorfiles: BTreeMap<u16, PathBuf>,
+    /// Line of each `errorfile`, for diagnostics about the file.
+    pub errorfile_lines: BTreeMap<u16, usize>,
 
     // ---- frontend side ----
     pub binds: Vec<Bind>,
@@ -216,6 +238,42 @@ pub struct Proxy {
     pub stats: Option<StatsPage>,
     /// `fullconn`, kept for `show stat`.
     pub fullconn: Option<u32>,
+}
+
+impl Proxy {
+    /// A proxy with HAProxy's built-in defaults (what an empty section means):
+    /// mode tcp, `retries 3`, `retry-on conn-failure`, round robin, TCP connect checks.
+    pub fn new(name: impl Into<String>, line: usize, cap: Capabilities) -> Self {
+        Proxy {
+            name: name.into(),
+            line,
+            cap,
+            mode: Mode::default(),
+            logs: Vec::new(),
+            options: ProxyOptions::default(),
+            timeouts: Timeouts::default(),
+            errorfiles: BTreeMap::new(),
+            errorfile_lines: BTreeMap::new(),
+            binds: Vec::new(),
+            maxconn: None,
+            default_backend: None,
+            use_backends: Vec::new(),
+            http_request: Vec::new(),
+            http_response: Vec::new(),
+            tcp_request: Vec::new(),
+            inspect_delay: None,
+            monitor_uri: None,
+            balance: Balance::default(),
+            servers: Vec::new(),
+            retries: 3,
+            retry_on: RetryOn::haproxy_default(),
+            health: HealthCheck::default(),
+            cookie: None,
+            http_reuse: HttpReuse::default(),
+            stats: None,
+            fullconn: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -458,7 +516,8 @@ impl PartialEq for Pattern {
 // ---------------------------------------------------------------- rules
 
 /// A string that may contain `%[fetch]` samples and `%ci`-style log variables,
-/// as in `set-header X-Client %[src]`. Parsed into parts once.
+/// as in `set-header X-Client %[src]`. Parsed into parts once: `%%` is already
+/// a literal `%`; `%ci`-style variables are kept as literal text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FmtString {
     pub parts: Vec<FmtPart>,
@@ -497,16 +556,19 @@ pub enum HttpRequestAction {
     DelHeader {
         name: String,
     },
-    /// Regex applied to each whole header line value.
+    /// Regex applied to each whole header line value. `replace` is in the regex
+    /// crate's syntax (`${1}`): the parser converts HAProxy's `\1`.
     ReplaceHeader {
         name: String,
         regex: RegexPat,
+        /// In regex-crate syntax: HAProxy's `\1` is given as `${1}`, a literal `$` as `$$`.
         replace: String,
     },
     /// Regex applied to each comma-separated value.
     ReplaceValue {
         name: String,
         regex: RegexPat,
+        /// In regex-crate syntax: HAProxy's `\1` is given as `${1}`, a literal `$` as `$$`.
         replace: String,
     },
     SetPath(FmtString),
@@ -579,6 +641,7 @@ pub struct HttpResponseRule {
     pub cond: Option<Condition>,
 }
 
+/// `replace` fields use regex-crate syntax, as in `HttpRequestAction::ReplaceHeader`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpResponseAction {
     SetHeader { name: String, value: FmtString },
@@ -845,6 +908,7 @@ pub struct StatsPage {
     pub realm: Option<String>,
     /// `stats auth user:password` lines (cleartext, as HAProxy takes them).
     pub auth: Vec<(String, String)>,
+    /// `stats show-node [NAME]`; an empty name means the global `node` (or host name).
     pub show_node: Option<String>,
     pub show_legends: bool,
     pub show_desc: Option<String>,

@@ -1,0 +1,61 @@
+//! `lanai check`: validate a configuration of a given kind.
+
+use std::path::Path;
+
+use super::{haproxy, has_errors, Diagnostic};
+
+/// The configuration formats `lanai check --kind` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfigKind {
+    /// haproxy.cfg (LB Layer7).
+    Haproxy,
+}
+
+/// Validates `text` (named `name` in diagnostics): parse, then, when parsing
+/// succeeded, check the files it names. Returns every diagnostic in line
+/// order and whether the configuration is valid.
+pub fn check_text(name: &str, text: &str, kind: ConfigKind) -> (Vec<Diagnostic>, bool) {
+    match kind {
+        ConfigKind::Haproxy => {
+            let (config, mut diags) = haproxy::parse(name, text);
+            if let Some(config) = config {
+                diags.extend(haproxy::check_files(&config, name));
+                diags.sort_by_key(|d| d.line);
+            }
+            let valid = !has_errors(&diags);
+            (diags, valid)
+        }
+    }
+}
+
+/// Reads `path` and validates it like [`check_text`].
+pub fn check_file(path: &Path, kind: ConfigKind) -> (Vec<Diagnostic>, bool) {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => check_text(&name, &text, kind),
+        Err(e) => (vec![Diagnostic::error(&name, 0, format!("cannot read file: {e}"))], false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_text_with_warnings_is_valid() {
+        let (diags, valid) = check_text("x.cfg", "global\n  daemon\n", ConfigKind::Haproxy);
+        assert!(valid);
+        assert_eq!(diags.len(), 1);
+    }
+
+    #[test]
+    fn file_checks_run_only_after_a_clean_parse() {
+        let text = "frontend f\n  bind :443 ssl crt /nonexistent/site.pem\n  frobnicate\n";
+        let (diags, valid) = check_text("x.cfg", text, ConfigKind::Haproxy);
+        assert!(!valid);
+        assert!(diags.iter().all(|d| !d.message.contains("site.pem")), "{diags:#?}");
+        let (diags, valid) = check_text("x.cfg", &text.replace("  frobnicate\n", ""), ConfigKind::Haproxy);
+        assert!(!valid);
+        assert!(diags.iter().any(|d| d.line == 2 && d.message.contains("site.pem")), "{diags:#?}");
+    }
+}

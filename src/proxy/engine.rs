@@ -1,0 +1,715 @@
+//! The running data plane: listening sockets kept across reloads, the compiled
+//! tables swapped atomically, signals, graceful stop.
+//!
+//! Reload: parse and check the file, compile new tables (errorfiles, certs,
+//! resolution), bind only the addresses that are new — if anything fails the
+//! old configuration keeps running untouched. Then swap the tables, start
+//! accepting on new sockets and close the ones no longer configured. Sockets
+//! whose `bind` did not change are never closed, so no connection is refused;
+//! requests in flight finish on the tables they started with.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+use super::health::{self, CheckTarget, HealthTasks, LogSink};
+use super::http::body::ProxyBody;
+use super::http::samples::ConnInfo;
+use super::http::{serve as http_serve, RequestEnv, RequestLog};
+use super::log::{
+    format_connect, format_httplog, format_httplog_clf, format_tcplog, HttpLogRecord, TcpLogRecord,
+};
+use super::relay::{relay_tcp, RelayOptions, RelayStats};
+use super::runtime::{self, ReloadRequest, RuntimeContext, RuntimeServer};
+use super::state::{Counters, StateRegistry};
+use super::stats::{StatsContext, StatsRequest};
+use super::tables::{self, Backend, BackendServer, Frontend, Tables, TlsBuilder};
+use super::{proxy_protocol, tls};
+use crate::conf::haproxy::{self, Config, Level, Mode};
+use crate::conf::{has_errors, Diagnostic};
+use http_body_util::BodyExt;
+
+/// What every connection task shares.
+pub struct Shared {
+    pub tables: ArcSwap<Tables>,
+    pub registry: Arc<StateRegistry>,
+    pub stopping: watch::Receiver<bool>,
+    pub started: Instant,
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts a live client connection; wakes the stopper when the last one ends.
+pub struct ActiveGuard(Arc<Shared>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Shared {
+    fn enter(self: &Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        ActiveGuard(Arc::clone(self))
+    }
+
+    pub fn active_connections(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Writes the log line of an HTTP request (`option httplog`, HAProxy's format).
+    pub fn log_http(&self, log: &RequestLog, bytes: u64) {
+        let fe = &log.fe;
+        let opts = &fe.cfg.options;
+        if fe.logger.is_empty() || !opts.httplog {
+            return;
+        }
+        let conn_count = |c: &Counters| c.current() as u32;
+        let (beconn, srv_conn) = self
+            .tables
+            .load()
+            .backends
+            .get(&log.backend)
+            .map(|be| {
+                let srv = be.servers.iter().find(|s| s.cfg.name == log.server);
+                (conn_count(&be.counters), srv.map_or(0, |s| conn_count(&s.state.counters)))
+            })
+            .unwrap_or((0, 0));
+        let r = &log.report;
+        let tr_server = if r.response_ms >= 0 { (r.response_ms - r.connect_ms.max(0)).max(0) } else { -1 };
+        let t = r.termination;
+        let record = HttpLogRecord {
+            client: log.conn.client,
+            accept_date: log.accept_date,
+            frontend: fe.cfg.name.clone(),
+            frontend_tls: log.conn.tls,
+            backend: log.backend.clone(),
+            server: log.server.clone(),
+            tr: 0,
+            tw: if r.connect_ms >= 0 || log.server != "<NOSRV>" { 0 } else { -1 },
+            tc: r.connect_ms,
+            tr_server,
+            ta: log.started.elapsed().as_millis() as i64,
+            status: log.status,
+            bytes_read: bytes + log.head_bytes,
+            captured_request_cookie: None,
+            captured_response_cookie: None,
+            termination_state: [t[0], t[1], b'-', b'-'],
+            actconn: self.active_connections() as u32,
+            feconn: conn_count(&fe.counters),
+            beconn,
+            srv_conn,
+            retries: r.retries,
+            redispatched: r.redispatched,
+            srv_queue: 0,
+            backend_queue: 0,
+            request_line: log.request_line.clone(),
+        };
+        let line = if opts.httplog_clf { format_httplog_clf(&record) } else { format_httplog(&record) };
+        fe.logger.log(Level::Info, None, &line);
+    }
+
+    /// Writes the log line of a tcp-mode session (`option tcplog`).
+    pub fn log_tcp(&self, fe: &Frontend, session: &TcpSession<'_>) {
+        let opts = &fe.cfg.options;
+        if fe.logger.is_empty() || !opts.tcplog || (opts.dontlognull && session.bytes_from_client == 0) {
+            return;
+        }
+        let record = TcpLogRecord {
+            client: session.conn.client,
+            accept_date: session.accept_date,
+            frontend: fe.cfg.name.clone(),
+            frontend_tls: session.conn.tls,
+            backend: session.backend.to_string(),
+            server: session.server.to_string(),
+            tw: if session.connect_ms >= 0 { 0 } else { -1 },
+            tc: session.connect_ms,
+            tt: session.accepted.elapsed().as_millis() as i64,
+            bytes_read: session.bytes_to_client,
+            termination_state: session.termination,
+            actconn: self.active_connections() as u32,
+            feconn: fe.counters.current() as u32,
+            beconn: 0,
+            srv_conn: 0,
+            retries: session.retries,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+        };
+        fe.logger.log(Level::Info, None, &format_tcplog(&record));
+    }
+
+    /// HAProxy's "Connect from" line, for proxies that log without httplog/tcplog.
+    fn log_connect(&self, fe: &Frontend, conn: &ConnInfo) {
+        let opts = &fe.cfg.options;
+        if fe.logger.is_empty() || opts.httplog || opts.tcplog || opts.dontlognull {
+            return;
+        }
+        let line = format_connect(conn.client, conn.local, &fe.cfg.name, fe.cfg.mode == Mode::Http);
+        fe.logger.log(Level::Info, None, &line);
+    }
+
+    fn stats_context(&self) -> StatsContext {
+        let config = Arc::clone(&self.tables.load().config);
+        let node = config.global.node.clone().unwrap_or_else(hostname);
+        StatsContext {
+            config,
+            registry: Arc::clone(&self.registry),
+            started: self.started,
+            pid: std::process::id(),
+            node,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// Relays a tcp-mode session with splice(2); counts bytes both ways.
+    pub async fn relay(
+        &self,
+        client: TcpStream,
+        server: TcpStream,
+        fe: &Frontend,
+        be: &Backend,
+        srv: &BackendServer,
+    ) -> RelayStats {
+        let t = &be.cfg.timeouts;
+        let opts = RelayOptions {
+            client_timeout: fe.cfg.timeouts.client,
+            server_timeout: t.server,
+            tunnel_timeout: t.tunnel,
+            nolinger: fe.cfg.options.nolinger || be.cfg.options.nolinger,
+            ..RelayOptions::default()
+        };
+        let stats = relay_tcp(client, server, opts).await;
+        for c in [&fe.counters, &be.counters, &srv.state.counters] {
+            c.bytes_in.fetch_add(stats.bytes_from_client, Ordering::Relaxed);
+            c.bytes_out.fetch_add(stats.bytes_from_server, Ordering::Relaxed);
+        }
+        stats
+    }
+
+    /// Serves the stats page when the request is for a backend's `stats uri`.
+    pub async fn serve_stats(
+        &self,
+        be: &Arc<Backend>,
+        req: &mut http::Request<ProxyBody>,
+        conn: &ConnInfo,
+        nbsrv: &(dyn Fn(&str) -> usize + Sync),
+    ) -> Option<http::Response<ProxyBody>> {
+        let page = be.cfg.stats.as_ref()?;
+        let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        if !path_and_query.starts_with(&page.uri) {
+            return None;
+        }
+        let admin_allowed = page.admin.as_ref().is_some_and(|cond| {
+            let samples = super::http::samples::HttpSamples::of_request(req, conn, nbsrv);
+            super::acl::eval(Some(cond), &samples)
+        });
+        // Admin forms are small; anything larger is not a stats request.
+        let body = std::mem::replace(req.body_mut(), ProxyBody::empty());
+        let body = match http_body_util::Limited::new(body, 64 * 1024).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Some(be.errors.response(400)),
+        };
+        let stats_req = StatsRequest {
+            method: req.method().clone(),
+            path_and_query,
+            authorization: req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body,
+            admin_allowed,
+        };
+        let resp = super::stats::serve(page, &stats_req, &self.stats_context());
+        Some(resp.map(ProxyBody::full))
+    }
+
+    /// The Prometheus exporter's answer.
+    pub fn prometheus(&self) -> http::Response<ProxyBody> {
+        let text = super::stats::prometheus(&self.stats_context());
+        let mut resp = http::Response::new(ProxyBody::full(text));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        resp
+    }
+}
+
+/// Builds TLS contexts from the configuration.
+struct ConfigTls;
+
+impl TlsBuilder for ConfigTls {
+    fn server(
+        &self,
+        cfg: &Config,
+        bind: &haproxy::Bind,
+    ) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+        match &bind.tls {
+            None => Ok(None),
+            Some(t) => {
+                tls::server_config(t, &cfg.global.ssl_default_bind).map(Some).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn client(
+        &self,
+        cfg: &Config,
+        server: &haproxy::Server,
+    ) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+        match &server.tls {
+            None => Ok(None),
+            Some(t) => {
+                tls::client_config(t, &cfg.global.ssl_default_server).map(Some).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// The data plane of one configuration file.
+pub struct Engine {
+    pub shared: Arc<Shared>,
+    path: PathBuf,
+    listeners: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+    stop_tx: watch::Sender<bool>,
+    /// Serialises reloads (SIGHUP and the control socket may race).
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Health checks of the live configuration; replaced on reload (state
+    /// stays in the registry, so health carries over).
+    health: Mutex<Vec<HealthTasks>>,
+    /// The configuration model the runtime API reads, kept in step with `tables`.
+    runtime_config: Arc<ArcSwap<Config>>,
+    /// Runtime API sockets (`stats socket`), opened at start.
+    runtime_sockets: Mutex<Vec<RuntimeServer>>,
+}
+
+/// Reads, parses and checks a configuration file.
+pub fn load(path: &Path) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![Diagnostic::error(&name, 0, format!("cannot read file: {e}"))])?;
+    let (config, mut diags) = haproxy::parse(&name, &text);
+    match config {
+        Some(cfg) if !has_errors(&diags) => {
+            diags.extend(haproxy::check_files(&cfg, &name));
+            if has_errors(&diags) {
+                Err(diags)
+            } else {
+                Ok((cfg, diags))
+            }
+        }
+        _ => Err(diags),
+    }
+}
+
+impl Engine {
+    /// Loads the file and starts serving it.
+    pub async fn start(path: &Path) -> Result<Arc<Engine>, Vec<String>> {
+        let (config, warnings) =
+            load(path).map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let registry = Arc::new(StateRegistry::new());
+        let tables = tables::build(Arc::new(config), &registry, &ConfigTls)?;
+        let current_config = Arc::clone(&tables.config);
+        let (stop_tx, stopping) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            tables: ArcSwap::from_pointee(tables),
+            registry,
+            stopping,
+            started: Instant::now(),
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+        });
+        let engine = Arc::new(Engine {
+            shared,
+            path: path.to_path_buf(),
+            listeners: Mutex::new(HashMap::new()),
+            stop_tx,
+            reload_lock: tokio::sync::Mutex::new(()),
+            health: Mutex::new(Vec::new()),
+            runtime_config: Arc::new(ArcSwap::from(Arc::clone(&current_config))),
+            runtime_sockets: Mutex::new(Vec::new()),
+        });
+        let current = engine.shared.tables.load_full();
+        engine.open_listeners(&current)?;
+        engine.start_health_checks(&current);
+        Ok(engine)
+    }
+
+    /// Binds the addresses of `tables` that have no socket yet, starts their
+    /// accept loops and closes sockets `tables` no longer has. On a bind
+    /// error nothing changes.
+    fn open_listeners(&self, tables: &Tables) -> Result<(), Vec<String>> {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fresh: Vec<(SocketAddr, std::net::TcpListener)> = Vec::new();
+        let mut errors = Vec::new();
+        for (&addr, &(fi, bi)) in &tables.binds {
+            if listeners.contains_key(&addr) {
+                continue;
+            }
+            let bind = &tables.frontends[fi].cfg.binds[bi];
+            match bind_socket(addr, bind.v6only, tables.config.global.maxconn) {
+                Ok(l) => fresh.push((addr, l)),
+                Err(e) => errors.push(format!("line {}: cannot bind {addr}: {e}", bind.line)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (addr, std_listener) in fresh {
+            let listener = TcpListener::from_std(std_listener).map_err(|e| vec![format!("{addr}: {e}")])?;
+            let shared = Arc::clone(&self.shared);
+            listeners.insert(addr, tokio::spawn(accept_loop(listener, addr, shared)));
+        }
+        listeners.retain(|addr, task| {
+            let keep = tables.binds.contains_key(addr);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        Ok(())
+    }
+
+    /// Re-reads the file. `Ok(warnings)` when the new configuration is live;
+    /// `Err(errors)` when it was refused and the old one keeps running.
+    pub async fn reload(&self) -> Result<Vec<String>, Vec<String>> {
+        let _serial = self.reload_lock.lock().await;
+        let (config, warnings) =
+            load(&self.path).map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let new = Arc::new(tables::build(Arc::new(config), &self.shared.registry, &ConfigTls)?);
+        // Bind before swapping so that a failed bind leaves everything as it was.
+        {
+            let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            let mut errors = Vec::new();
+            for (&addr, &(fi, bi)) in &new.binds {
+                if !listeners.contains_key(&addr) {
+                    let bind = &new.frontends[fi].cfg.binds[bi];
+                    if let Err(e) = bind_socket(addr, bind.v6only, new.config.global.maxconn) {
+                        errors.push(format!("line {}: cannot bind {addr}: {e}", bind.line));
+                    }
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+        }
+        self.shared.tables.store(Arc::clone(&new));
+        self.runtime_config.store(Arc::clone(&new.config));
+        self.open_listeners(&new)?;
+        self.start_health_checks(&new);
+        Ok(warnings.iter().map(ToString::to_string).collect())
+    }
+
+    /// Opens the `stats socket`s; `reload` requests arrive on the returned channel.
+    pub async fn open_runtime_sockets(&self) -> Result<mpsc::Receiver<ReloadRequest>, Vec<String>> {
+        let (tx, rx) = mpsc::channel(4);
+        let config = self.shared.tables.load().config.clone();
+        let ctx = Arc::new(RuntimeContext {
+            config: Arc::clone(&self.runtime_config),
+            registry: Arc::clone(&self.shared.registry),
+            started: self.shared.started,
+            pid: std::process::id(),
+            node: config.global.node.clone().unwrap_or_else(hostname),
+            version: env!("CARGO_PKG_VERSION"),
+            reload: tx,
+        });
+        let mut servers = Vec::new();
+        let mut errors = Vec::new();
+        for sock in &config.global.stats_sockets {
+            match runtime::serve(&sock.path, sock.mode, sock.level, Arc::clone(&ctx)).await {
+                Ok(server) => servers.push(server),
+                Err(e) => {
+                    errors.push(format!("line {}: stats socket {}: {e}", sock.line, sock.path.display()))
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        *self.runtime_sockets.lock().unwrap_or_else(|e| e.into_inner()) = servers;
+        Ok(rx)
+    }
+
+    fn start_health_checks(&self, tables: &Tables) {
+        let mut tasks = Vec::new();
+        for be in tables.backends.values() {
+            if !be.servers.iter().any(|s| s.cfg.check.is_some()) {
+                continue;
+            }
+            let targets = be
+                .servers
+                .iter()
+                .map(|s| CheckTarget {
+                    server: s.cfg.clone(),
+                    state: Arc::clone(&s.state),
+                    tls: s.tls.clone(),
+                })
+                .collect();
+            let logger = Arc::clone(&be.logger);
+            let sink: LogSink = Arc::new(move |level, line: String| {
+                if level <= Level::Warning {
+                    tracing::warn!("{line}");
+                } else {
+                    tracing::info!("{line}");
+                }
+                logger.log(level, None, &line);
+            });
+            tasks.push(health::spawn_checks(&be.cfg, targets, sink));
+        }
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
+    }
+
+    /// Stops accepting, lets connections finish, gives up after `hard_stop_after`.
+    pub async fn stop(&self) {
+        let hard = self.shared.tables.load().config.global.hard_stop_after;
+        {
+            let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, task) in listeners.drain() {
+                task.abort();
+            }
+        }
+        self.health.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.runtime_sockets.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let _ = self.stop_tx.send(true);
+        let drained = async {
+            loop {
+                let notified = self.shared.idle.notified();
+                if self.shared.active_connections() == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        match hard {
+            Some(limit) => {
+                if tokio::time::timeout(limit, drained).await.is_err() {
+                    tracing::warn!(
+                        "hard-stop-after reached with {} connections left",
+                        self.shared.active_connections()
+                    );
+                }
+            }
+            None => drained.await,
+        }
+    }
+}
+
+fn bind_socket(addr: SocketAddr, v6only: bool, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(v6only)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.clamp(128, 65535) as i32)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept on {addr}: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let tables = shared.tables.load();
+        let Some((fe, bind_idx)) = tables.frontend_for(addr) else { continue };
+        let fe = Arc::clone(fe);
+        let guard = shared.enter();
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _guard = guard;
+            serve_connection(stream, peer, addr, fe, bind_idx, shared).await;
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: SocketAddr,
+    fe: Arc<Frontend>,
+    bind_idx: usize,
+    shared: Arc<Shared>,
+) {
+    let mut stream = stream;
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(listener);
+    let _session = fe.counters.open_session();
+    let mut conn = ConnInfo { client: peer, local, tls: false, sni: None };
+    if fe.cfg.binds.get(bind_idx).is_some_and(|b| b.accept_proxy) {
+        let wait = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(5));
+        match proxy_protocol::read_header(&mut stream, wait).await {
+            Ok(header) => {
+                if let Some(addrs) = header.addresses {
+                    conn.client = addrs.source;
+                    conn.local = addrs.destination;
+                }
+            }
+            Err(e) => {
+                tracing::debug!("{peer}: bad PROXY header: {e}");
+                return;
+            }
+        }
+    }
+    shared.log_connect(&fe, &conn);
+    match fe.cfg.mode {
+        Mode::Tcp => super::tcp::serve(stream, conn, fe, shared).await,
+        Mode::Http => {
+            let tls = fe.tls.get(bind_idx).cloned().flatten();
+            match tls {
+                None => {
+                    let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
+                    http_serve::serve(stream, env, false).await;
+                }
+                Some(config) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    let handshake = acceptor.accept(stream);
+                    let timeout = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(30));
+                    let Ok(Ok(tls_stream)) = tokio::time::timeout(timeout, handshake).await else { return };
+                    let (_, session) = tls_stream.get_ref();
+                    let h2 = session.alpn_protocol() == Some(b"h2");
+                    let sni = session.server_name().map(str::to_string);
+                    let conn = ConnInfo { tls: true, sni, ..conn };
+                    let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
+                    http_serve::serve(tls_stream, env, h2).await;
+                }
+            }
+        }
+    }
+}
+
+/// `lanai proxy -f FILE`: runs until SIGTERM/SIGUSR1 (graceful) or SIGINT.
+pub fn run(path: &Path) -> std::process::ExitCode {
+    let threads = match load(path) {
+        Ok((cfg, _)) => cfg.global.nbthread.unwrap_or(1).max(1),
+        Err(diags) => {
+            for d in diags {
+                eprintln!("{d}");
+            }
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let engine = match Engine::start(path).await {
+            Ok(e) => e,
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let reloads = match engine.open_runtime_sockets().await {
+            Ok(rx) => rx,
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                engine.stop().await;
+                return std::process::ExitCode::from(1);
+            }
+        };
+        tracing::info!("lanai proxy started with {}", path.display());
+        signal_loop(engine, reloads).await
+    })
+}
+
+async fn signal_loop(
+    engine: Arc<Engine>,
+    mut reloads: mpsc::Receiver<ReloadRequest>,
+) -> std::process::ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut usr1), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("cannot install signal handlers");
+        return std::process::ExitCode::from(1);
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match engine.reload().await {
+                Ok(warnings) => {
+                    for w in warnings { tracing::warn!("{w}"); }
+                    tracing::info!("configuration reloaded");
+                }
+                Err(errors) => {
+                    for e in errors { tracing::error!("reload refused: {e}"); }
+                }
+            },
+            Some(request) = reloads.recv() => {
+                let result = engine.reload().await;
+                match &result {
+                    Ok(_) => tracing::info!("configuration reloaded (runtime API)"),
+                    Err(errors) => for e in errors { tracing::error!("reload refused: {e}"); },
+                }
+                let _ = request.reply.send(result);
+            }
+            _ = term.recv() => break,
+            _ = usr1.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!(
+        "stopping: no new connections, waiting for {} to finish",
+        engine.shared.active_connections()
+    );
+    engine.stop().await;
+    std::process::ExitCode::SUCCESS
+}
+
+/// What a tcp-mode session reports to its log line.
+#[derive(Clone)]
+pub struct TcpSession<'a> {
+    pub conn: &'a ConnInfo,
+    pub accept_date: std::time::SystemTime,
+    pub accepted: Instant,
+    pub backend: &'a str,
+    pub server: &'a str,
+    pub connect_ms: i64,
+    pub retries: u32,
+    pub bytes_from_client: u64,
+    pub bytes_to_client: u64,
+    pub termination: [u8; 2],
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "lanai".into())
+}

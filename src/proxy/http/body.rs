@@ -1,0 +1,129 @@
+//! The body type the proxy sends either way: a streamed hyper body passed
+//! through untouched, or bytes the proxy produced (error pages, redirects,
+//! buffered requests kept for L7 retries). An optional end hook runs once when
+//! the body is finished or dropped: it returns the server connection to the
+//! pool, releases the server's session count and writes the log line.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+/// How a body ended: whether it was read to its end, and how many bytes passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyEnd {
+    pub complete: bool,
+    pub bytes: u64,
+}
+
+pub type EndHook = Box<dyn FnOnce(BodyEnd) + Send>;
+
+pub struct ProxyBody {
+    kind: Kind,
+    bytes: u64,
+    on_end: Option<EndHook>,
+}
+
+enum Kind {
+    Stream(Incoming),
+    Full(Option<Bytes>),
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Stream(_) => f.write_str("ProxyBody::Stream"),
+            Kind::Full(b) => write!(f, "ProxyBody::Full({} bytes)", b.as_ref().map_or(0, Bytes::len)),
+        }
+    }
+}
+
+impl ProxyBody {
+    pub fn empty() -> Self {
+        ProxyBody { kind: Kind::Full(None), bytes: 0, on_end: None }
+    }
+
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let b = bytes.into();
+        ProxyBody { kind: Kind::Full(if b.is_empty() { None } else { Some(b) }), bytes: 0, on_end: None }
+    }
+
+    pub fn stream(inner: Incoming) -> Self {
+        ProxyBody { kind: Kind::Stream(inner), bytes: 0, on_end: None }
+    }
+
+    /// Adds a hook run once at the end; an existing hook runs first.
+    pub fn on_end(mut self, hook: EndHook) -> Self {
+        self.on_end = Some(match self.on_end.take() {
+            Some(prev) => Box::new(move |end| {
+                prev(end);
+                hook(end);
+            }),
+            None => hook,
+        });
+        if self.is_end_stream() {
+            self.finish(true);
+        }
+        self
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if let Some(hook) = self.on_end.take() {
+            hook(BodyEnd { complete, bytes: self.bytes });
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        let complete = self.is_end_stream();
+        self.finish(complete);
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = match &mut this.kind {
+            Kind::Stream(inner) => Pin::new(inner).poll_frame(cx),
+            Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.bytes += d.len() as u64;
+                }
+                if this.is_end_stream() {
+                    this.finish(true);
+                }
+            }
+            Poll::Ready(None) => this.finish(true),
+            Poll::Ready(Some(Err(_))) => this.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Stream(inner) => inner.is_end_stream(),
+            Kind::Full(data) => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Stream(inner) => inner.size_hint(),
+            Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+        }
+    }
+}

@@ -1,0 +1,533 @@
+//! Sending a request to a backend server: server choice (persistence, balance),
+//! connection reuse, retries and redispatch, timeouts, and the error the client
+//! gets when it all fails (503 no server / connect failure, 502 broken
+//! response, 504 server timeout), as HAProxy answers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
+use http::{Request, Response, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::body::{BodyEnd, ProxyBody};
+use super::cookie;
+use super::samples::ConnInfo;
+use crate::conf::haproxy::{Balance, ForwardFor};
+use crate::proxy::balance::{self, Key};
+use crate::proxy::relay::{self, RelayOptions};
+use crate::proxy::tables::{Backend, BackendServer};
+use crate::proxy::{proxy_protocol, tls};
+
+/// Largest request body kept in memory so that it can be re-sent (L7 retries);
+/// larger ones stream and are not retried at L7, as with HAProxy's buffer.
+const MAX_RETRY_BODY: u64 = 16 * 1024;
+
+/// HAProxy waits this long (or `timeout connect` if shorter) before retrying
+/// the same server, so that a restarting server is not hammered.
+const TURNAROUND: Duration = Duration::from_secs(1);
+
+/// What happened to a forwarded request, for logs and counters.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardReport {
+    pub server: Option<String>,
+    pub retries: u32,
+    pub redispatched: bool,
+    /// HAProxy's two first termination-state characters, e.g. "SC", "sH", "--".
+    pub termination: [u8; 2],
+    pub connect_ms: i64,
+    pub response_ms: i64,
+}
+
+enum SendFailure {
+    /// Could not connect (refused, unreachable, connect timeout).
+    Connect(String),
+    /// Connected, but the server closed without answering.
+    Empty,
+    /// The server answered something that is not HTTP.
+    Junk(String),
+    /// No response headers within `timeout server`.
+    Timeout,
+}
+
+/// Request options decided upstream (rules, frontend).
+pub struct ForwardOptions<'a> {
+    pub forwardfor: Option<&'a ForwardFor>,
+    pub l7_retry_disabled: bool,
+    /// Close the server connection after the response (`http-server-close`/`httpclose`).
+    pub close_server: bool,
+}
+
+/// Hop-by-hop headers, never forwarded as such (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::try_from(t.trim()).ok())
+        .collect();
+    for name in listed {
+        if !(keep_upgrade && name == http::header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        if keep_upgrade && (name == "upgrade" || name == "connection") {
+            continue;
+        }
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::UPGRADE)
+        && headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+}
+
+/// The request head, kept to build the request again for each attempt.
+struct Head {
+    method: http::Method,
+    uri: http::Uri,
+    headers: HeaderMap,
+}
+
+impl Head {
+    fn request(&self, body: ProxyBody) -> Request<ProxyBody> {
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// The request body across attempts: kept whole when small (replayable), else
+/// streamed once.
+enum BodySlot {
+    Replayable(Bytes),
+    Once(Option<ProxyBody>),
+}
+
+impl BodySlot {
+    fn take(&mut self) -> Option<ProxyBody> {
+        match self {
+            BodySlot::Replayable(b) => Some(ProxyBody::full(b.clone())),
+            BodySlot::Once(b) => b.take(),
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        match self {
+            BodySlot::Replayable(_) => true,
+            BodySlot::Once(b) => b.is_some(),
+        }
+    }
+}
+
+fn balance_key(be: &Backend, head: &Head, conn: &ConnInfo) -> Key {
+    match be.balancer.algo() {
+        Balance::Source => Key::Hash(balance::source_hash(conn.client.ip())),
+        Balance::Uri { whole, len, depth } => {
+            let s = head.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            Key::Hash(balance::uri_key(s, *whole, *len, *depth))
+        }
+        Balance::UrlParam(name) => match head.uri.query().and_then(|q| super::samples::url_param(q, name)) {
+            Some(v) => Key::Hash(balance::sdbm(v.as_bytes())),
+            None => Key::None,
+        },
+        Balance::Hdr(name) => match head.headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
+            Some(v) => Key::Hash(balance::sdbm(v.as_bytes())),
+            None => Key::None,
+        },
+        _ => Key::None,
+    }
+}
+
+/// Forwards `req` to a server of `be`; always returns a response for the client.
+pub async fn forward(
+    be: &Arc<Backend>,
+    req: Request<ProxyBody>,
+    conn: &ConnInfo,
+    opts: ForwardOptions<'_>,
+) -> (Response<ProxyBody>, ForwardReport) {
+    let mut report =
+        ForwardReport { termination: *b"--", connect_ms: -1, response_ms: -1, ..Default::default() };
+    let (mut parts, body) = req.into_parts();
+    let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let upgrade = is_upgrade(&parts.headers) && client_upgrade.is_some();
+
+    // Persistence first: the cookie names the server a client is stuck to.
+    let mut persistent: Option<usize> = None;
+    let mut client_cookie_server: Option<String> = None;
+    if let Some(ck) = &be.cfg.cookie {
+        if let Some(value) = cookie::take_request_cookie(ck, &mut parts.headers) {
+            persistent = be.servers.iter().position(|s| {
+                s.cfg.cookie.as_deref() == Some(value.as_str()) && s.state.accepts_persistent()
+            });
+            client_cookie_server = Some(value);
+        }
+    }
+
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    if !parts.headers.contains_key(HOST) {
+        if let Some(auth) = parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            parts.headers.insert(HOST, auth);
+        }
+    }
+    if let Some(ff) = opts.forwardfor {
+        add_forwarded_for(&mut parts.headers, ff, conn);
+    }
+    let uri = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").parse().unwrap_or_default();
+    let head = Head { method: parts.method, uri, headers: parts.headers };
+
+    let retry_on = &be.cfg.retry_on;
+    let l7 = retry_on.needs_l7_buffer() && !opts.l7_retry_disabled && !upgrade;
+    let mut body_slot = if body.is_end_stream() {
+        // No body: the request can always be sent again.
+        BodySlot::Replayable(Bytes::new())
+    } else if l7 && body.size_hint().upper().is_some_and(|n| n <= MAX_RETRY_BODY) {
+        match body.collect().await {
+            Ok(collected) => BodySlot::Replayable(collected.to_bytes()),
+            Err(_) => return (be.errors.response(400), report_with(report, *b"CR")),
+        }
+    } else {
+        BodySlot::Once(Some(body))
+    };
+
+    let key = balance_key(be, &head, conn);
+    let candidates = be.candidates();
+    let mut last: Option<usize> = None;
+    let mut attempt: u32 = 0;
+    loop {
+        let redispatch = attempt > 0 && be.cfg.options.redispatch;
+        let idx = match (attempt, persistent) {
+            (0, Some(i)) => Some(i),
+            _ if attempt > 0 && !redispatch => last,
+            _ => be.balancer.pick_excluding(&candidates, key, if redispatch { last } else { None }),
+        };
+        let Some(idx) = idx else {
+            // HAProxy: no server available → 503, termination "SC".
+            be.counters.errors_conn.fetch_add(1, Ordering::Relaxed);
+            return (be.errors.response(503), report_with(report, *b"SC"));
+        };
+        if redispatch && last != Some(idx) {
+            report.redispatched = true;
+            be.counters.redispatches.fetch_add(1, Ordering::Relaxed);
+        }
+        let srv = &be.servers[idx];
+        report.server = Some(srv.cfg.name.clone());
+        let session = srv.state.counters.open_session();
+        let started = std::time::Instant::now();
+        // Connect before touching the body, so a connection failure leaves a
+        // streamed body unread and the request can still be retried.
+        let target = Target { conn, host: head.headers.get(HOST).and_then(|h| h.to_str().ok()) };
+        let outcome = match acquire(srv, be, &target).await {
+            Err(failure) => Err(failure),
+            Ok((sender, reused, connect_ms)) => match body_slot.take() {
+                None => return (be.errors.response(503), report_with(report, *b"SC")),
+                Some(body) => {
+                    srv.state.counters.http_requests.fetch_add(1, Ordering::Relaxed);
+                    let idempotent =
+                        matches!(head.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+                    send(
+                        srv,
+                        be,
+                        &target,
+                        sender,
+                        reused,
+                        connect_ms,
+                        head.request(body),
+                        idempotent && body_slot.replayable(),
+                    )
+                    .await
+                }
+            },
+        };
+        match outcome {
+            Ok((mut resp, sender, connect_ms)) => {
+                report.connect_ms = connect_ms;
+                report.response_ms = started.elapsed().as_millis() as i64;
+                let status = resp.status().as_u16();
+                if l7
+                    && retry_on.statuses.contains(&status)
+                    && attempt < be.cfg.retries
+                    && body_slot.replayable()
+                {
+                    attempt += 1;
+                    last = Some(idx);
+                    report.retries = attempt;
+                    srv.state.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                srv.state.counters.count_response(status);
+                be.counters.count_response(status);
+                let server_upgrade = if status == 101 { Some(hyper::upgrade::on(&mut resp)) } else { None };
+                let keep =
+                    !opts.close_server && status != 101 && !response_closes(resp.headers()) && poolable(srv);
+                let (mut rparts, rbody) = resp.into_parts();
+                strip_hop_by_hop(&mut rparts.headers, status == 101);
+                // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
+                rparts.version = Version::HTTP_11;
+                if let Some(ck) = &be.cfg.cookie {
+                    let had_right = client_cookie_server.is_some() && client_cookie_server == srv.cfg.cookie;
+                    cookie::apply_to_response(ck, &mut rparts.headers, srv.cfg.cookie.as_deref(), had_right);
+                }
+                let pool_srv = Arc::clone(be);
+                let body = ProxyBody::stream(rbody).on_end(Box::new(move |end: BodyEnd| {
+                    drop(session);
+                    if end.complete && keep {
+                        if let Some(s) = pool_srv.servers.get(idx) {
+                            s.pool.put(sender);
+                        }
+                    }
+                }));
+                if let (Some(client), Some(server)) = (client_upgrade, server_upgrade) {
+                    let t = &be.cfg.timeouts;
+                    let opts = RelayOptions {
+                        client_timeout: t.client,
+                        server_timeout: t.server,
+                        tunnel_timeout: t.tunnel,
+                        ..RelayOptions::default()
+                    };
+                    tunnel(client, server, opts);
+                }
+                return (Response::from_parts(rparts, body), report);
+            }
+            Err(failure) => {
+                let retryable = match &failure {
+                    SendFailure::Connect(_) => retry_on.conn_failure,
+                    SendFailure::Empty => l7 && retry_on.empty_response,
+                    SendFailure::Junk(_) => l7 && retry_on.junk_response,
+                    SendFailure::Timeout => l7 && retry_on.response_timeout,
+                };
+                if let SendFailure::Junk(why) = &failure {
+                    tracing::debug!(backend = %be.cfg.name, server = %srv.cfg.name, "invalid response: {why}");
+                }
+                let counter = match failure {
+                    SendFailure::Connect(_) => &srv.state.counters.errors_conn,
+                    _ => &srv.state.counters.errors_resp,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let SendFailure::Connect(e) = &failure {
+                    tracing::debug!(backend = %be.cfg.name, server = %srv.cfg.name, "connect failed: {e}");
+                }
+                if retryable && attempt < be.cfg.retries && body_slot.replayable() {
+                    attempt += 1;
+                    last = Some(idx);
+                    report.retries = attempt;
+                    srv.state.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    be.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    let next_redispatch = be.cfg.options.redispatch;
+                    if !next_redispatch {
+                        let wait = be.cfg.timeouts.connect.map_or(TURNAROUND, |c| c.min(TURNAROUND));
+                        tokio::time::sleep(wait).await;
+                    }
+                    continue;
+                }
+                let (status, term) = match failure {
+                    SendFailure::Connect(_) => (503, *b"SC"),
+                    SendFailure::Empty => (502, *b"SH"),
+                    SendFailure::Junk(_) => (502, *b"SH"),
+                    SendFailure::Timeout => (504, *b"sH"),
+                };
+                be.counters.count_response(status);
+                return (be.errors.response(status), report_with(report, term));
+            }
+        }
+    }
+}
+
+fn report_with(mut report: ForwardReport, termination: [u8; 2]) -> ForwardReport {
+    report.termination = termination;
+    report
+}
+
+fn response_closes(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+}
+
+fn add_forwarded_for(headers: &mut HeaderMap, ff: &ForwardFor, conn: &ConnInfo) {
+    let ip = conn.client.ip();
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    if ff.except.is_some_and(|net| net.contains(ip)) {
+        return;
+    }
+    let Ok(name) = HeaderName::try_from(ff.header.as_str()) else { return };
+    if ff.if_none && headers.contains_key(&name) {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
+        // HAProxy adds a header line of its own, after any the client sent.
+        headers.append(name, v);
+    }
+}
+
+/// Who a server connection is made for: the PROXY header carries the client's
+/// addresses, and `sni req.hdr(host)` the request's Host.
+struct Target<'a> {
+    conn: &'a ConnInfo,
+    host: Option<&'a str>,
+}
+
+/// Connections carrying one client's PROXY header, or one Host's SNI, are
+/// private to that request and never pooled.
+fn poolable(srv: &BackendServer) -> bool {
+    srv.cfg.send_proxy.is_none()
+        && !srv
+            .cfg
+            .tls
+            .as_ref()
+            .is_some_and(|t| matches!(t.sni, Some(crate::conf::haproxy::ServerSni::RequestHost)))
+}
+
+/// A connection to the server: an idle pooled one, else a new one.
+async fn acquire(
+    srv: &BackendServer,
+    be: &Backend,
+    target: &Target<'_>,
+) -> Result<(SendRequest<ProxyBody>, bool, i64), SendFailure> {
+    if let Some(sender) = srv.pool.take() {
+        return Ok((sender, true, 0));
+    }
+    let started = std::time::Instant::now();
+    let sender = connect(srv, be, target).await?;
+    Ok((sender, false, started.elapsed().as_millis() as i64))
+}
+
+/// Sends the request. A pooled connection the server closed while idle is
+/// replaced by a new one transparently; if it failed after the request left,
+/// an idempotent bodiless request counts as a connection failure (retryable).
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    srv: &BackendServer,
+    be: &Backend,
+    target: &Target<'_>,
+    mut sender: SendRequest<ProxyBody>,
+    reused: bool,
+    connect_ms: i64,
+    req: Request<ProxyBody>,
+    replayable: bool,
+) -> Result<(Response<Incoming>, SendRequest<ProxyBody>, i64), SendFailure> {
+    let server_timeout = be.cfg.timeouts.server;
+    let req = match with_timeout(server_timeout, sender.try_send_request(req)).await {
+        Ok(Ok(resp)) => return Ok((resp, sender, connect_ms)),
+        Ok(Err(mut e)) => match e.take_message() {
+            Some(unsent) if reused => unsent,
+            _ if reused && replayable => {
+                return Err(SendFailure::Connect(format!("reused connection failed: {}", e.error())))
+            }
+            _ => return Err(classify(e.error())),
+        },
+        Err(()) => return Err(SendFailure::Timeout),
+    };
+    let started = std::time::Instant::now();
+    let mut sender = connect(srv, be, target).await?;
+    let connect_ms = started.elapsed().as_millis() as i64;
+    match with_timeout(server_timeout, sender.send_request(req)).await {
+        Ok(Ok(resp)) => Ok((resp, sender, connect_ms)),
+        Ok(Err(e)) => Err(classify(&e)),
+        Err(()) => Err(SendFailure::Timeout),
+    }
+}
+
+async fn with_timeout<F: std::future::Future>(limit: Option<Duration>, fut: F) -> Result<F::Output, ()> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
+        None => Ok(fut.await),
+    }
+}
+
+fn classify(e: &hyper::Error) -> SendFailure {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        SendFailure::Empty
+    } else if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        SendFailure::Junk(e.to_string())
+    } else if e.is_timeout() {
+        SendFailure::Timeout
+    } else {
+        SendFailure::Empty
+    }
+}
+
+async fn connect(
+    srv: &BackendServer,
+    be: &Backend,
+    target: &Target<'_>,
+) -> Result<SendRequest<ProxyBody>, SendFailure> {
+    let connecting = async {
+        let mut tcp = TcpStream::connect(srv.addr).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        if let Some(version) = srv.cfg.send_proxy {
+            use tokio::io::AsyncWriteExt;
+            let header = proxy_protocol::encode(version, target.conn.client, target.conn.local);
+            tcp.write_all(&header).await.map_err(|e| format!("sending the PROXY header: {e}"))?;
+        }
+        match (&srv.tls, &srv.cfg.tls) {
+            (Some(client_cfg), Some(tls)) => {
+                let name = tls::server_name_for(tls, srv.addr, target.host);
+                let stream = tokio_rustls::TlsConnector::from(Arc::clone(client_cfg))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                handshake(stream).await
+            }
+            _ => handshake(tcp).await,
+        }
+    };
+    match with_timeout(be.cfg.timeouts.connect, connecting).await {
+        Ok(Ok(sender)) => Ok(sender),
+        Ok(Err(e)) => Err(SendFailure::Connect(e)),
+        Err(()) => Err(SendFailure::Connect("connect timeout".into())),
+    }
+}
+
+async fn handshake<IO>(io: IO) -> Result<SendRequest<ProxyBody>, String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake::<_, ProxyBody>(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!("server connection ended: {e}");
+        }
+    });
+    Ok(sender)
+}
+
+/// After a 101 response, relays bytes both ways (WebSocket and other upgrades)
+/// until either side closes or `timeout tunnel` passes without traffic.
+fn tunnel(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade, opts: RelayOptions) {
+    tokio::spawn(async move {
+        let (Ok(client), Ok(server)) = (client.await, server.await) else { return };
+        relay::relay_generic(TokioIo::new(client), TokioIo::new(server), opts).await;
+    });
+}

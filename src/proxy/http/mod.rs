@@ -1,0 +1,222 @@
+//! HTTP mode: serving client connections (HTTP/1.1, and HTTP/2 over TLS with
+//! ALPN) and running each request through the frontend's rules, backend choice
+//! and the server.
+
+pub mod body;
+pub mod cookie;
+pub mod errors;
+pub mod forward;
+pub mod pool;
+pub mod rules;
+pub mod samples;
+pub mod serve;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use self::body::ProxyBody;
+use self::forward::{ForwardOptions, ForwardReport};
+use self::rules::{apply_request_rules, apply_response_rules, RequestFlags, RequestVerdict};
+use self::samples::{ConnInfo, HttpSamples};
+use super::acl;
+use super::tables::{Frontend, Tables};
+
+/// Everything a request needs to know about its connection and the engine.
+pub struct RequestEnv {
+    pub conn: ConnInfo,
+    /// Frontend the connection was accepted by (used if a reload removed it).
+    pub frontend: Arc<Frontend>,
+    pub listener: std::net::SocketAddr,
+    pub engine: Arc<super::engine::Shared>,
+}
+
+/// The data a log line needs about one request.
+pub struct RequestLog {
+    pub fe: Arc<Frontend>,
+    pub conn: ConnInfo,
+    pub accept_date: std::time::SystemTime,
+    /// Size of the response head sent to the client (HAProxy's %B counts it).
+    pub head_bytes: u64,
+    pub frontend: String,
+    pub backend: String,
+    pub server: String,
+    pub status: u16,
+    pub request_line: String,
+    pub report: ForwardReport,
+    pub started: Instant,
+}
+
+pub async fn handle(
+    req: Request<Incoming>,
+    env: Arc<RequestEnv>,
+) -> Result<Response<ProxyBody>, std::convert::Infallible> {
+    let started = Instant::now();
+    let tables = env.engine.tables.load_full();
+    let fe = tables
+        .frontend_for(env.listener)
+        .map(|(f, _)| Arc::clone(f))
+        .unwrap_or_else(|| Arc::clone(&env.frontend));
+    fe.counters.http_requests.fetch_add(1, Ordering::Relaxed);
+    let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    let mut req = req.map(ProxyBody::stream);
+
+    let (resp, mut log) = route(&tables, &fe, &mut req, &env, request_line, started).await;
+    fe.counters.count_response(resp.status().as_u16());
+    log.status = resp.status().as_u16();
+    log.head_bytes = head_size(&resp);
+    let engine = Arc::clone(&env.engine);
+    let resp = resp.map(|b| {
+        b.on_end(Box::new(move |end| {
+            engine.log_http(&log, end.bytes);
+        }))
+    });
+    Ok(resp)
+}
+
+async fn route(
+    tables: &Arc<Tables>,
+    fe: &Arc<Frontend>,
+    req: &mut Request<ProxyBody>,
+    env: &RequestEnv,
+    request_line: String,
+    started: Instant,
+) -> (Response<ProxyBody>, RequestLog) {
+    let nbsrv = |name: &str| tables.backends.get(name).map_or(0, |b| b.usable_count());
+    let mut log = RequestLog {
+        fe: Arc::clone(fe),
+        conn: env.conn.clone(),
+        accept_date: std::time::SystemTime::now() - started.elapsed(),
+        head_bytes: 0,
+        frontend: fe.cfg.name.clone(),
+        backend: fe.cfg.name.clone(),
+        server: "<NOSRV>".into(),
+        status: 0,
+        request_line,
+        report: ForwardReport { termination: *b"--", connect_ms: -1, response_ms: -1, ..Default::default() },
+        started,
+    };
+    let mut flags = RequestFlags::default();
+    let verdict =
+        apply_request_rules(&fe.cfg.http_request, req, &env.conn, &nbsrv, &fe.errors, &fe.files, &mut flags);
+    if let Some(resp) = local_answer(verdict, fe.as_ref(), &env.engine, &mut log, &flags) {
+        return (resp, log);
+    }
+    if fe.cfg.monitor_uri.as_deref().is_some_and(|m| m == req.uri().path()) {
+        log.report.termination = *b"PR";
+        return (errors::default_page(200).to_response(), log);
+    }
+
+    let be_name = {
+        let samples = HttpSamples::of_request(req, &env.conn, &nbsrv);
+        fe.cfg
+            .use_backends
+            .iter()
+            .find(|u| acl::eval(u.cond.as_ref(), &samples))
+            .map(|u| u.backend.clone())
+            .or_else(|| fe.cfg.default_backend.clone())
+            .or_else(|| fe.cfg.cap.backend.then(|| fe.cfg.name.clone()))
+    };
+    let Some(be) = be_name.and_then(|n| tables.backends.get(&n).cloned()) else {
+        log.report.termination = *b"SC";
+        return (fe.errors.response(503), log);
+    };
+    log.backend = be.cfg.name.clone();
+
+    if be.cfg.name != fe.cfg.name {
+        let verdict = apply_request_rules(
+            &be.cfg.http_request,
+            req,
+            &env.conn,
+            &nbsrv,
+            &be.errors,
+            &be.files,
+            &mut flags,
+        );
+        if let Some(resp) = local_answer(verdict, fe.as_ref(), &env.engine, &mut log, &flags) {
+            return (resp, log);
+        }
+    }
+    if let Some(resp) = env.engine.serve_stats(&be, req, &env.conn, &nbsrv).await {
+        log.report.termination = *b"PR";
+        log.server = "<STATS>".into();
+        return (resp, log);
+    }
+
+    let close_server =
+        be.cfg.options.http_server_close || be.cfg.options.httpclose || fe.cfg.options.httpclose;
+    let forwardfor = be.cfg.options.forwardfor.as_ref().or(fe.cfg.options.forwardfor.as_ref());
+    let opts = ForwardOptions { forwardfor, l7_retry_disabled: flags.l7_retry_disabled, close_server };
+    let request = std::mem::replace(req, Request::new(ProxyBody::empty()));
+    let (head_for_rules, request) = detach_head(request);
+    let (mut resp, report) = forward::forward(&be, request, &env.conn, opts).await;
+    log.server = report.server.clone().unwrap_or_else(|| "<NOSRV>".into());
+    log.report = report;
+
+    // Response rules: backend's, then frontend's (HAProxy's order).
+    let samples = HttpSamples::of_parts(&head_for_rules, &env.conn, &nbsrv);
+    if let Some(denied) = apply_response_rules(&be.cfg.http_response, &mut resp, &samples, &be.errors) {
+        be.counters.denied_resp.fetch_add(1, Ordering::Relaxed);
+        resp = denied;
+    }
+    if be.cfg.name != fe.cfg.name {
+        if let Some(denied) = apply_response_rules(&fe.cfg.http_response, &mut resp, &samples, &fe.errors) {
+            fe.counters.denied_resp.fetch_add(1, Ordering::Relaxed);
+            resp = denied;
+        }
+    }
+    if fe.cfg.options.httpclose {
+        resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    log.status = resp.status().as_u16();
+    (resp, log)
+}
+
+/// A copy of the request head for response rules (which may test the request).
+fn detach_head(req: Request<ProxyBody>) -> (http::request::Parts, Request<ProxyBody>) {
+    let (parts, body) = req.into_parts();
+    let mut copy = Request::new(());
+    *copy.method_mut() = parts.method.clone();
+    *copy.uri_mut() = parts.uri.clone();
+    *copy.version_mut() = parts.version;
+    *copy.headers_mut() = parts.headers.clone();
+    let (copy, ()) = copy.into_parts();
+    (copy, Request::from_parts(parts, body))
+}
+
+fn local_answer(
+    verdict: RequestVerdict,
+    fe: &Frontend,
+    engine: &super::engine::Shared,
+    log: &mut RequestLog,
+    flags: &RequestFlags,
+) -> Option<Response<ProxyBody>> {
+    match verdict {
+        RequestVerdict::Continue => None,
+        RequestVerdict::Respond(resp) => {
+            if flags.denied {
+                fe.counters.denied_req.fetch_add(1, Ordering::Relaxed);
+            }
+            log.report.termination = *b"PR";
+            log.status = resp.status().as_u16();
+            Some(resp)
+        }
+        RequestVerdict::Prometheus => {
+            log.report.termination = *b"PR";
+            log.server = "<PROMEX>".into();
+            let resp = engine.prometheus();
+            log.status = resp.status().as_u16();
+            Some(resp)
+        }
+    }
+}
+
+/// Bytes of an HTTP/1.1 response head as it goes on the wire.
+fn head_size<B>(resp: &Response<B>) -> u64 {
+    let status_line = 15 + resp.status().canonical_reason().map_or(0, str::len);
+    let headers: usize = resp.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    (status_line + headers + 2) as u64
+}
