@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lanai::conf::haproxy::{Level, ServerCheck};
-use lanai::proxy::health::{spawn_checks, CheckTarget, LogSink};
+use lanai::proxy::health::{spawn_checks_tracked, CheckTarget, LogSink};
 use lanai::proxy::state::ServerState;
 
 const HAPROXY: &str = "/usr/sbin/haproxy";
@@ -29,10 +29,9 @@ fn closed_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-fn start(dir: &Path, log: SocketAddr, dead_port: u16, log_health_checks: bool) -> (Haproxy, PathBuf) {
+fn start(dir: &Path, log: SocketAddr, dead_port: u16, opt: &str) -> (Haproxy, PathBuf) {
     let sock = dir.join("admin.sock");
     let fe_port = closed_port();
-    let opt = if log_health_checks { "    option log-health-checks\n" } else { "" };
     let cfg = format!(
         "global\n    log {log} local0 debug\n    stats socket {} level admin\n\
          defaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
@@ -69,9 +68,14 @@ fn ask(sock: &Path, cmd: &str) -> String {
 /// Syslog lines received until `until` matches one or the time runs out,
 /// as (severity, message) with durations normalised.
 fn syslog_lines(udp: &UdpSocket, until: &str) -> Vec<(u8, String)> {
+    let mut lines = Vec::new();
+    collect_syslog(udp, &mut lines, until);
+    lines
+}
+
+fn collect_syslog(udp: &UdpSocket, lines: &mut Vec<(u8, String)>, until: &str) {
     let re = regex::Regex::new(r"duration: \d+ms").expect("regex");
     udp.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
-    let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
@@ -87,14 +91,19 @@ fn syslog_lines(udp: &UdpSocket, until: &str) -> Vec<(u8, String)> {
             break;
         }
     }
-    lines
 }
 
 fn level_number(l: Level) -> u8 {
     l as u8
 }
 
-fn ours(dead_port: u16, log_health_checks: bool, until: &str) -> Vec<(u8, String)> {
+/// Runs our checker against the same dead port until `until` is logged;
+/// returns the log lines and the configuration and state it ran with.
+fn ours(
+    dead_port: u16,
+    log_health_checks: bool,
+    until: &str,
+) -> (Vec<(u8, String)>, lanai::conf::haproxy::Config, Arc<lanai::proxy::state::StateRegistry>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let logs: Arc<Mutex<Vec<(u8, String)>>> = Arc::default();
@@ -116,9 +125,11 @@ fn ours(dead_port: u16, log_health_checks: bool, until: &str) -> Vec<(u8, String
             ..ServerCheck::default()
         };
         let server = lanai_test_server("srv1", SocketAddr::from(([127, 0, 0, 1], dead_port)), check);
-        let target =
-            CheckTarget { server, state: Arc::new(ServerState::new("app", "srv1", 1, true)), tls: None };
-        let _tasks = spawn_checks(&backend, vec![target], sink);
+        backend.servers.push(server.clone());
+        let registry = Arc::new(lanai::proxy::state::StateRegistry::new());
+        let state: Arc<ServerState> = registry.server("app", "srv1", 1, true);
+        let target = CheckTarget { server, state, tls: None };
+        let _tasks = spawn_checks_tracked(&backend, vec![target], sink, Some(registry.proxy("app")));
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if logs.lock().map(|v| v.iter().any(|(_, m)| m.contains(until))).unwrap_or(false) {
@@ -126,7 +137,10 @@ fn ours(dead_port: u16, log_health_checks: bool, until: &str) -> Vec<(u8, String
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        logs.lock().map(|v| v.clone()).unwrap_or_default()
+        let mut www = lanai_test_proxy("www");
+        www.cap = lanai::conf::haproxy::Capabilities { frontend: true, backend: false };
+        let config = lanai::conf::haproxy::Config { proxies: vec![www, backend], ..Default::default() };
+        (logs.lock().map(|v| v.clone()).unwrap_or_default(), config, registry)
     })
 }
 
@@ -181,6 +195,60 @@ fn lanai_test_server(name: &str, addr: SocketAddr, check: ServerCheck) -> lanai:
     }
 }
 
+/// Columns whose values do not depend on timing or on HAProxy internals we
+/// do not model (limits derived from ulimit, h1/h2 counters, timers).
+const COMPARED: &[&str] = &[
+    "pxname",
+    "svname",
+    "scur",
+    "stot",
+    "bin",
+    "bout",
+    "status",
+    "weight",
+    "act",
+    "bck",
+    "chkfail",
+    "chkdown",
+    "pid",
+    "iid",
+    "sid",
+    "lbtot",
+    "type",
+    "check_status",
+    "check_code",
+    "hrsp_2xx",
+    "req_tot",
+    "lastsess",
+    "last_chk",
+    "check_desc",
+    "check_rise",
+    "check_fall",
+    "check_health",
+    "addr",
+    "mode",
+    "algo",
+    "uweight",
+];
+
+fn compare_rows(ours: &str, theirs: &str) {
+    let cols: Vec<&str> = lanai::proxy::stats::csv::COLUMNS.split(',').collect();
+    let table = |csv: &str| -> Vec<Vec<(String, String)>> {
+        csv.lines()
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                cols.iter()
+                    .zip(l.split(','))
+                    .filter(|(c, _)| COMPARED.contains(c))
+                    .map(|(c, v)| (c.to_string(), v.to_string()))
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(table(ours), table(theirs));
+}
+
 #[test]
 fn formats_and_health_logs_match_haproxy() {
     if !Path::new(HAPROXY).exists() {
@@ -191,10 +259,11 @@ fn formats_and_health_logs_match_haproxy() {
         let dir = tempfile::tempdir().expect("tempdir");
         let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
         let dead = closed_port();
-        let (_haproxy, sock) = start(dir.path(), udp.local_addr().expect("addr"), dead, log_health_checks);
+        let opt = if log_health_checks { "    option log-health-checks\n" } else { "" };
+        let (_haproxy, sock) = start(dir.path(), udp.local_addr().expect("addr"), dead, opt);
         let theirs = syslog_lines(&udp, "has no server available");
         assert!(!theirs.is_empty(), "haproxy logged nothing");
-        let mine = ours(dead, log_health_checks, "has no server available");
+        let (mine, config, registry) = ours(dead, log_health_checks, "has no server available");
         assert_eq!(mine, theirs, "log-health-checks: {log_health_checks}");
 
         if !log_health_checks {
@@ -203,8 +272,32 @@ fn formats_and_health_logs_match_haproxy() {
             assert_eq!(header, format!("# {},", lanai::proxy::stats::csv::COLUMNS));
             let state = ask(&sock, "show servers state");
             assert_eq!(state.lines().nth(1), Some(lanai::proxy::runtime::info::STATE_HEADER));
-            let ours_row = stat.lines().find(|l| l.starts_with("app,srv1,")).unwrap_or_default();
-            assert!(ours_row.contains(",DOWN,"), "{ours_row}");
+            let ctx = lanai::proxy::stats::StatsContext {
+                config: Arc::new(config),
+                registry,
+                started: Instant::now(),
+                pid: 1,
+                node: "n".into(),
+                version: "0",
+            };
+            compare_rows(&lanai::proxy::stats::csv(&ctx), &stat);
+            // `show servers state`: all but the time since last change.
+            let pick = |s: &str| -> Vec<String> {
+                s.lines()
+                    .skip(2)
+                    .filter(|l| !l.is_empty())
+                    .map(|l| {
+                        l.split(' ')
+                            .enumerate()
+                            .filter(|(i, _)| *i != 9)
+                            .map(|(_, f)| f)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            };
+            let ours_state = lanai::proxy::runtime::info::show_servers_state(&ctx, None).unwrap_or_default();
+            assert_eq!(pick(&ours_state), pick(&state));
         }
     }
 }
@@ -221,7 +314,7 @@ fn runtime_replies_match_haproxy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
     let dead = closed_port();
-    let (_haproxy, theirs) = start(dir.path(), udp.local_addr().expect("addr"), dead, false);
+    let (_haproxy, theirs) = start(dir.path(), udp.local_addr().expect("addr"), dead, "");
 
     let check = ServerCheck { rise: 2, fall: 3, ..ServerCheck::default() };
     let mut app = lanai_test_proxy("app");
@@ -241,6 +334,7 @@ fn runtime_replies_match_haproxy() {
         node: "test".into(),
         version: "0",
         reload: tx,
+        log: None,
     });
     let _server = rt.block_on(serve(&mine, None, RuntimeLevel::Admin, ctx)).expect("serve");
 
@@ -267,4 +361,168 @@ fn runtime_replies_match_haproxy() {
     ] {
         assert_eq!(ask(&mine, cmd), ask(&theirs, cmd), "command: {cmd}");
     }
+    // Same rows (first two columns) for `show stat` filters.
+    let rows = |out: String| -> Vec<String> {
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    for cmd in
+        ["show stat", "show stat -1 4 -1", "show stat app -1 -1", "show stat 3 2 -1", "show stat -1 1 -1"]
+    {
+        assert_eq!(rows(ask(&mine, cmd)), rows(ask(&theirs, cmd)), "command: {cmd}");
+    }
+}
+
+/// Serves `HTTP/1.0 200 OK` on `port` from a plain thread until the process ends.
+fn http_ok_on(port: u16) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind freed port");
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+}
+
+/// DOWN then UP with `option httpchk` and `log-health-checks`: HAProxy and
+/// our checker run side by side against the same port and must log the same.
+#[test]
+fn down_then_up_logs_match_haproxy() {
+    use lanai::conf::haproxy::{HealthCheck, HttpCheck};
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("skipped: {HAPROXY} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let port = closed_port();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let logs: Arc<Mutex<Vec<(u8, String)>>> = Arc::default();
+    let l = Arc::clone(&logs);
+    let re = regex::Regex::new(r"duration: \d+ms").expect("regex");
+    let sink: LogSink = Arc::new(move |level, msg| {
+        if let Ok(mut v) = l.lock() {
+            v.push((level_number(level), re.replace_all(&msg, "duration: 0ms").into_owned()));
+        }
+    });
+    let mut backend = lanai_test_proxy("app");
+    backend.options.log_health_checks = true;
+    backend.health = HealthCheck::Http(HttpCheck { method: "GET".into(), ..HttpCheck::default() });
+    let check = ServerCheck {
+        inter: Duration::from_millis(100),
+        fastinter: Duration::from_millis(100),
+        downinter: Duration::from_millis(100),
+        rise: 2,
+        fall: 3,
+        ..ServerCheck::default()
+    };
+    let server = lanai_test_server("srv1", SocketAddr::from(([127, 0, 0, 1], port)), check);
+    let target = CheckTarget { server, state: Arc::new(ServerState::new("app", "srv1", 1, true)), tls: None };
+    let _tasks = rt.block_on(async { spawn_checks_tracked(&backend, vec![target], sink, None) });
+    let opt = "    option log-health-checks\n    option httpchk GET /\n";
+    let (_haproxy, _sock) = start(dir.path(), udp.local_addr().expect("addr"), port, opt);
+
+    let mut theirs = Vec::new();
+    collect_syslog(&udp, &mut theirs, "has no server available");
+    let wait_ours = |until: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if logs.lock().map(|v| v.iter().any(|(_, m)| m.contains(until))).unwrap_or(false) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_ours("has no server available");
+    http_ok_on(port);
+    collect_syslog(&udp, &mut theirs, " is UP");
+    wait_ours(" is UP");
+    let ours = logs.lock().map(|v| v.clone()).unwrap_or_default();
+    assert!(theirs.iter().any(|(_, m)| m.contains("is UP")), "{theirs:?}");
+    assert_eq!(ours, theirs);
+}
+
+/// Every series we expose exists in HAProxy's own exporter for the same
+/// configuration, with the same HELP and TYPE lines.
+#[test]
+fn prometheus_series_exist_in_haproxy_exporter() {
+    use lanai::conf::haproxy::Capabilities;
+    use std::collections::HashSet;
+    use std::io::{Read, Write};
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("skipped: {HAPROXY} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fe_port = closed_port();
+    let dead = closed_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend www\n    bind 127.0.0.1:{fe_port}\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n    default_backend app\n\
+         backend app\n    server srv1 127.0.0.1:{dead} check inter 100\n    server srv2 127.0.0.1:{dead}\n"
+    );
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, cfg).expect("write cfg");
+    let child = Command::new(HAPROXY)
+        .args(["-db", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let _guard = Haproxy(child);
+    let mut theirs = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while theirs.is_empty() && Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", fe_port)) {
+            let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut theirs);
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let series = |text: &str| -> HashSet<String> {
+        text.lines()
+            .filter(|l| l.starts_with("haproxy_") || l.starts_with("# HELP") || l.starts_with("# TYPE"))
+            .map(|l| {
+                if l.starts_with('#') {
+                    l.to_string()
+                } else {
+                    l.rsplit_once(' ').map(|(k, _)| k).unwrap_or(l).to_string()
+                }
+            })
+            // The version label differs by design.
+            .filter(|l| !l.starts_with("haproxy_process_build_info"))
+            .collect()
+    };
+    let theirs = series(&theirs);
+    assert!(theirs.len() > 100, "no metrics from haproxy");
+
+    let mut www = lanai_test_proxy("www");
+    www.cap = Capabilities { frontend: true, backend: false };
+    let mut app = lanai_test_proxy("app");
+    let addr = SocketAddr::from(([127, 0, 0, 1], dead));
+    app.servers.push(lanai_test_server("srv1", addr, ServerCheck::default()));
+    let mut srv2 = lanai_test_server("srv2", addr, ServerCheck::default());
+    srv2.id = 2;
+    srv2.check = None;
+    app.servers.push(srv2);
+    let ctx = lanai::proxy::stats::StatsContext {
+        config: Arc::new(lanai::conf::haproxy::Config { proxies: vec![www, app], ..Default::default() }),
+        registry: Arc::new(lanai::proxy::state::StateRegistry::new()),
+        started: Instant::now(),
+        pid: 1,
+        node: "n".into(),
+        version: "0",
+    };
+    let ours = series(&lanai::proxy::stats::prometheus(&ctx));
+    let mut missing: Vec<&String> = ours.difference(&theirs).collect();
+    missing.sort();
+    assert!(missing.is_empty(), "not in HAProxy's exporter: {missing:#?}");
 }

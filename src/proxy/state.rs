@@ -270,6 +270,8 @@ impl ServerState {
 pub struct ProxyState {
     pub frontend: Arc<Counters>,
     pub backend: Arc<Counters>,
+    /// Times the backend lost its last usable server (`chkdown` of its row).
+    pub down_transitions: AtomicU64,
 }
 
 /// Every live state, keyed by name. Lives for the whole process; a reload looks

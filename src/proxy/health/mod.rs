@@ -5,6 +5,7 @@
 //! The counter lives in `ServerState`, so a reload (drop the old
 //! `HealthTasks`, spawn new ones on the same states) carries health over.
 
+pub mod admin;
 pub mod probe;
 pub mod status;
 
@@ -20,7 +21,7 @@ use rustls_pki_types::ServerName;
 use tokio::task::JoinHandle;
 
 use crate::conf::haproxy::{Level, Proxy, Server, ServerCheck};
-use crate::proxy::state::{Admin, CheckReport, Health, ServerState};
+use crate::proxy::state::{Admin, CheckReport, Health, ProxyState, ServerState};
 use probe::{ProbeSpec, Timeouts};
 use status::{reason_text, CheckStatus, Outcome};
 
@@ -70,6 +71,8 @@ struct BackendCtx {
     /// (backup, state) of every server of the backend.
     members: Vec<(bool, Arc<ServerState>)>,
     log: LogSink,
+    /// Where "the backend went down" is counted, when the engine gives it.
+    proxy_state: Option<Arc<ProxyState>>,
 }
 
 impl BackendCtx {
@@ -92,12 +95,30 @@ impl BackendCtx {
 /// Starts one check task per server that has `check`. Must be called inside a
 /// tokio runtime.
 pub fn spawn_checks(backend: &Proxy, servers: Vec<CheckTarget>, log: LogSink) -> HealthTasks {
+    spawn_checks_tracked(backend, servers, log, None)
+}
+
+/// `spawn_checks`, also counting in `proxy_state.down_transitions` each time
+/// the backend loses its last server (the backend row's `chkdown`).
+pub fn spawn_checks_tracked(
+    backend: &Proxy,
+    servers: Vec<CheckTarget>,
+    log: LogSink,
+    proxy_state: Option<Arc<ProxyState>>,
+) -> HealthTasks {
     let ctx = Arc::new(BackendCtx {
         name: backend.name.clone(),
         log_health_checks: backend.options.log_health_checks,
         members: servers.iter().map(|t| (t.server.backup, Arc::clone(&t.state))).collect(),
         log,
+        proxy_state,
     });
+    // A reload may have removed `check` from a server: it is no longer
+    // judged by checks, so a DOWN left over from before must not stick.
+    for t in servers.iter().filter(|t| t.server.check.is_none()) {
+        t.state.set_health(Health::NoCheck);
+        t.state.check_health.store(crate::proxy::state::UNCHECKED, Ordering::Release);
+    }
     let checked: Vec<CheckTarget> = servers.into_iter().filter(|t| t.server.check.is_some()).collect();
     let n = checked.len().max(1) as u32;
     let mut tasks = Vec::with_capacity(checked.len());
@@ -161,13 +182,30 @@ async fn run_server(
         // A server in maintenance is not checked (HAProxy suspends its checks).
         if target.state.admin() != Admin::Maint {
             let started = std::time::Instant::now();
-            target.state.check_running.store(true, Ordering::Relaxed);
+            let running = Running::start(&target.state);
             let outcome = probe::run(&spec).await;
-            target.state.check_running.store(false, Ordering::Relaxed);
+            drop(running);
             let duration_ms = started.elapsed().as_millis() as u64;
             apply(&ctx, &target, &check, &outcome, duration_ms);
         }
         tokio::time::sleep(next_interval(&target.state, &check)).await;
+    }
+}
+
+/// Marks a check as running for stats (`* L4OK`); the mark goes away even
+/// when the task is aborted mid-check (reload).
+struct Running<'a>(&'a ServerState);
+
+impl<'a> Running<'a> {
+    fn start(state: &'a ServerState) -> Self {
+        state.check_running.store(true, Ordering::Relaxed);
+        Running(state)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.check_running.store(false, Ordering::Relaxed);
     }
 }
 
@@ -262,6 +300,9 @@ fn apply(ctx: &BackendCtx, target: &CheckTarget, check: &ServerCheck, outcome: &
             ),
         );
         if act == 0 && bck == 0 {
+            if let Some(p) = &ctx.proxy_state {
+                p.down_transitions.fetch_add(1, Ordering::Relaxed);
+            }
             (ctx.log)(Level::Emerg, format!("backend {} has no server available!", ctx.name));
         }
     } else {

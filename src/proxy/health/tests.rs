@@ -441,3 +441,170 @@ async fn check_port_and_addr_override() {
     assert_eq!(state.health(), Health::Up);
     task.abort();
 }
+
+// ---------------------------------------------------------------- TLS (check-ssl)
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A self-signed certificate for 127.0.0.1 made by the openssl CLI; `None`
+/// when openssl is missing (the TLS tests then only cover failures).
+fn self_signed(dir: &std::path::Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=lanai-test", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    ok.then_some((cert, key))
+}
+
+fn client_config(extra_root: Option<&std::path::Path>) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = extra_root {
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(path).expect("pem").flatten() {
+            roots.add(cert).expect("add root");
+        }
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(cfg)
+}
+
+fn tls_spec(addr: SocketAddr, kind: HealthCheck, cfg: Arc<rustls::ClientConfig>) -> ProbeSpec {
+    ProbeSpec {
+        addr,
+        kind,
+        tls: Some((cfg, ServerName::IpAddress(addr.ip().into()))),
+        timeouts: Timeouts { connect: Duration::from_millis(500), read: None },
+    }
+}
+
+#[tokio::test]
+async fn tls_check_failures() {
+    // Not TLS at all: the handshake fails (L6RSP).
+    let (plain, t1) = line_server(b"HTTP/1.0 400 Bad\r\n\r\n").await;
+    let o = probe::run(&tls_spec(plain, HealthCheck::Connect, client_config(None))).await;
+    assert_eq!(o.status, CheckStatus::L6Rsp, "{o:?}");
+    // Silent peer: the handshake times out (L6TOUT).
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent = l.local_addr().expect("addr");
+    let t2 = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let o = probe::run(&tls_spec(silent, HealthCheck::Connect, client_config(None))).await;
+    assert_eq!(o, Outcome::new(CheckStatus::L6Tout, ""));
+    t1.abort();
+    t2.abort();
+}
+
+#[tokio::test]
+async fn tls_check_success() {
+    use rustls_pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((cert, key)) = self_signed(dir.path()) else {
+        eprintln!("skipped: openssl cannot make a test certificate");
+        return;
+    };
+    let certs: Vec<_> =
+        rustls_pki_types::CertificateDer::pem_file_iter(&cert).expect("pem").flatten().collect();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&key).expect("key");
+    let server_cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else { return };
+                let mut buf = [0u8; 1024];
+                if let Ok(n) = tls.read(&mut buf).await {
+                    if n > 0 {
+                        let _ = tls.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+                        let _ = tls.shutdown().await;
+                    }
+                }
+            });
+        }
+    });
+    let cfg = client_config(Some(&cert));
+    let o = probe::run(&tls_spec(addr, HealthCheck::Connect, Arc::clone(&cfg))).await;
+    assert_eq!(o, Outcome::new(CheckStatus::L6Ok, ""));
+    let o = probe::run(&tls_spec(addr, HealthCheck::Http(HttpCheck::default()), Arc::clone(&cfg))).await;
+    assert_eq!((o.status, o.code), (CheckStatus::L7Ok, Some(200)));
+    // An untrusted certificate is a layer-6 failure.
+    let o = probe::run(&tls_spec(addr, HealthCheck::Connect, client_config(None))).await;
+    assert_eq!(o.status, CheckStatus::L6Rsp);
+    task.abort();
+}
+
+#[tokio::test]
+async fn running_mark_is_cleared_when_tasks_are_dropped() {
+    // A peer that accepts and never answers keeps the HTTP check running.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            conns.push(s);
+        }
+    });
+    let mut be = proxy("app", false, true);
+    be.health = HealthCheck::Http(HttpCheck::default());
+    let mut t = target("app", "srv1", addr, 2, 3);
+    t.server.check = Some(fast_check(5_000, 2, 3));
+    let state = Arc::clone(&t.state);
+    let (log, _logs) = sink();
+    let tasks = spawn_checks(&be, vec![t], log);
+    wait_for("a running check", || state.check_running.load(Ordering::Relaxed)).await;
+    drop(tasks);
+    wait_for("the mark to go", || !state.check_running.load(Ordering::Relaxed)).await;
+    held.abort();
+}
+
+#[tokio::test]
+async fn removing_check_on_reload_clears_down() {
+    let addr = closed_port().await;
+    let mut t = target("app", "srv1", addr, 2, 3);
+    t.state.set_health(Health::Down);
+    t.state.check_health.store(0, Ordering::Relaxed);
+    t.server.check = None;
+    let state = Arc::clone(&t.state);
+    let (log, logs) = sink();
+    let tasks = spawn_checks(&proxy("app", false, true), vec![t], log);
+    assert!(tasks.is_empty());
+    assert_eq!(state.health(), Health::NoCheck);
+    assert_eq!(state.status_text(), "no check");
+    assert!(lines(&logs).is_empty());
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::info::{level_name, show_backend, show_info, show_servers_state};
 use super::{ReloadRequest, RuntimeContext};
 use crate::conf::haproxy::{Proxy, RuntimeLevel, Server};
-use crate::proxy::state::{Admin, Counters, Health, ServerState};
+use crate::proxy::health::admin::{force_health, set_admin};
+use crate::proxy::state::{Admin, Counters, ServerState};
 use crate::proxy::stats::{csv_with, CsvOptions, StatsContext};
 
 /// How long `reload` waits for the engine's answer.
@@ -222,19 +223,11 @@ async fn execute(ctx: &RuntimeContext, session: &mut Session, words: &[String]) 
         ["show", "version"] => text(format!("{}\n", stats.version)),
         ["show", "info", ..] => text(show_info(&stats)),
         ["show", "backend"] => text(show_backend(&stats)),
-        ["show", "stat", opts @ ..] => {
-            let mut o = CsvOptions { hide_addr: level < RuntimeLevel::Operator, ..CsvOptions::default() };
-            for opt in opts {
-                match *opt {
-                    "up" => o.up_only = true,
-                    "no-maint" => o.no_maint = true,
-                    // `show stat <px> <type> <sid>` filters are not supported: say so.
-                    other => return text(format!("Unsupported show stat option '{other}'.\n")),
-                }
-            }
+        ["show", "stat", args @ ..] => match stat_options(args, level) {
             // The CSV already ends with its blank line.
-            Reply::Raw(csv_with(&stats, o))
-        }
+            Ok(o) => Reply::Raw(csv_with(&stats, o)),
+            Err(e) => text(e),
+        },
         ["show", "servers", "state"] => text(show_servers_state(&stats, None).unwrap_or_default()),
         ["show", "servers", "state", be] => match show_servers_state(&stats, Some(be)) {
             Some(s) => text(s),
@@ -263,16 +256,16 @@ async fn execute(ctx: &RuntimeContext, session: &mut Session, words: &[String]) 
         }
         ["set", "server", ..] | ["reload", ..] if !admin => text(DENIED),
         ["disable", "server", rest @ ..] => match find_server(&stats, rest.first().copied()) {
-            Ok((_, _, st)) => {
-                st.set_admin(Admin::Maint);
+            Ok((px, srv, st)) => {
+                set_admin(&stats, &px, &srv, &st, Admin::Maint, ctx.log.as_ref());
                 text("")
             }
             Err(e) => text(e),
         },
         ["enable", "server", rest @ ..] => match find_server(&stats, rest.first().copied()) {
-            Ok((_, _, st)) => {
+            Ok((px, srv, st)) => {
                 if st.admin() == Admin::Maint {
-                    st.set_admin(Admin::Ready);
+                    set_admin(&stats, &px, &srv, &st, Admin::Ready, ctx.log.as_ref());
                 }
                 text("")
             }
@@ -282,10 +275,37 @@ async fn execute(ctx: &RuntimeContext, session: &mut Session, words: &[String]) 
             Ok((_, srv, st)) => set_weight(&srv, &st, rest.get(1).copied()),
             Err(e) => text(e),
         },
-        ["set", "server", rest @ ..] => set_server(&stats, rest),
+        ["set", "server", rest @ ..] => set_server(ctx, &stats, rest),
         ["reload"] => reload(ctx).await,
         _ => text(unknown_command(level, words)),
     }
+}
+
+/// `show stat [<proxy> <type> <sid>] [up|no-maint]*`: HAProxy's filters,
+/// where -1 means "any".
+fn stat_options(args: &[&str], level: RuntimeLevel) -> Result<CsvOptions, String> {
+    let mut o = CsvOptions { hide_addr: level < RuntimeLevel::Operator, ..CsvOptions::default() };
+    let mut rest = args;
+    if let [px, kind, sid, tail @ ..] = args {
+        if !matches!(*px, "up" | "no-maint" | "typed" | "json" | "desc") {
+            let kind: i32 = kind.parse().map_err(|_| "Invalid type.\n".to_string())?;
+            let sid: i64 = sid.parse().map_err(|_| "Invalid server id.\n".to_string())?;
+            if *px != "-1" {
+                o.proxy = Some((*px).to_string());
+            }
+            o.types = if kind < 0 { 0 } else { (kind & 7) as u8 };
+            o.sid = u32::try_from(sid).ok();
+            rest = tail;
+        }
+    }
+    for opt in rest {
+        match *opt {
+            "up" => o.up_only = true,
+            "no-maint" => o.no_maint = true,
+            other => return Err(format!("Unsupported show stat option '{other}'.\n")),
+        }
+    }
+    Ok(o)
 }
 
 fn for_each_counters(stats: &StatsContext, f: impl Fn(&Counters)) {
@@ -363,28 +383,21 @@ fn set_weight(srv: &Server, st: &ServerState, arg: Option<&str>) -> Reply {
     text("")
 }
 
-fn set_server(stats: &StatsContext, rest: &[&str]) -> Reply {
+fn set_server(ctx: &RuntimeContext, stats: &StatsContext, rest: &[&str]) -> Reply {
     const USAGE: &str = "usage: set server <backend>/<server> health | state | weight\n";
-    let (srv, st) = match find_server(stats, rest.first().copied()) {
-        Ok((_, srv, st)) => (srv, st),
+    let (px, srv, st) = match find_server(stats, rest.first().copied()) {
+        Ok(found) => found,
         Err(e) => return text(e),
     };
+    let log = ctx.log.as_ref();
     match rest.get(1..).unwrap_or_default() {
-        ["state", "ready"] => st.set_admin(Admin::Ready),
-        ["state", "drain"] => st.set_admin(Admin::Drain),
-        ["state", "maint"] => st.set_admin(Admin::Maint),
+        ["state", "ready"] => set_admin(stats, &px, &srv, &st, Admin::Ready, log),
+        ["state", "drain"] => set_admin(stats, &px, &srv, &st, Admin::Drain, log),
+        ["state", "maint"] => set_admin(stats, &px, &srv, &st, Admin::Maint, log),
         ["state", ..] => return text("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
         ["weight", rest @ ..] => return set_weight(&srv, &st, rest.first().copied()),
-        ["health", "up"] => {
-            if let Some(c) = &srv.check {
-                st.check_health.store(c.rise.max(1) + c.fall.max(1) - 1, Ordering::Release);
-            }
-            st.set_health(Health::Up);
-        }
-        ["health", "down"] => {
-            st.check_health.store(0, Ordering::Release);
-            st.set_health(Health::Down);
-        }
+        ["health", "up"] => force_health(stats, &px, &srv, &st, true, log),
+        ["health", "down"] => force_health(stats, &px, &srv, &st, false, log),
         ["health", ..] => return text("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n"),
         _ => return text(USAGE),
     }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::conf::haproxy::{Config, RuntimeLevel};
+use crate::proxy::health::LogSink;
 use crate::proxy::state::StateRegistry;
 use crate::proxy::stats::StatsContext;
 use commands::{execute_line, Flow, Session};
@@ -44,6 +45,9 @@ pub struct RuntimeContext {
     pub node: String,
     pub version: &'static str,
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// Where server state changes are logged (HAProxy logs them like health
+    /// transitions); `None` = not logged.
+    pub log: Option<LogSink>,
 }
 
 impl RuntimeContext {
@@ -149,13 +153,10 @@ async fn session(mut stream: UnixStream, level: RuntimeLevel, ctx: Arc<RuntimeCo
                 return Ok(());
             }
             let idle = ctx.config.load().global.stats_timeout;
-            let read = if sess.interactive {
-                match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Ok(()),
-                }
-            } else {
-                stream.read(&mut chunk).await?
+            // `stats timeout` bounds every wait for input, as in HAProxy.
+            let read = match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
             };
             if read == 0 {
                 // A last line without newline still counts (e.g. `echo -n`).

@@ -32,6 +32,7 @@ impl Fixture {
             node: "lb1".into(),
             version: "0.1.0",
             reload: tx,
+            log: None,
         });
         let mut servers = Vec::new();
         for (name, level) in [

@@ -37,7 +37,7 @@ const BACKEND_ROW: &str = ",BACKEND,0,0,0,0,0,0,0,0,0,0,,0,0,0,0,UP,0,0,0,,0,0,0
 0,0,0,0,0,0,0,0,0,0,0,0";
 
 /// Filters of `show stat` / the page's `;up` and what the caller may see.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CsvOptions {
     /// `up` / `;up`: hide servers that are DOWN or in maintenance.
     pub up_only: bool,
@@ -45,6 +45,18 @@ pub struct CsvOptions {
     pub no_maint: bool,
     /// Leave `addr` empty (HAProxy does so below admin level).
     pub hide_addr: bool,
+    /// `show stat <proxy> <type> <sid>`: only this proxy (name or iid).
+    pub proxy: Option<String>,
+    /// Row types as HAProxy's bit mask: 1 frontend, 2 backend, 4 server; 0 = all.
+    pub types: u8,
+    /// Only this server id.
+    pub sid: Option<u32>,
+}
+
+impl CsvOptions {
+    fn wants(&self, bit: u8) -> bool {
+        self.types == 0 || self.types & bit != 0
+    }
 }
 
 /// The whole CSV, as `show stat` prints it (ends with an empty line).
@@ -55,7 +67,12 @@ pub fn csv(ctx: &StatsContext) -> String {
 pub fn csv_with(ctx: &StatsContext, opts: CsvOptions) -> String {
     let mut out = format!("# {COLUMNS},\n");
     for proxy in &ctx.config.proxies {
-        for row in proxy_rows(ctx, proxy, opts) {
+        if let Some(want) = &opts.proxy {
+            if *want != proxy.name && *want != ctx.proxy_id(proxy).to_string() {
+                continue;
+            }
+        }
+        for row in proxy_rows(ctx, proxy, &opts) {
             out.push_str(&row.finish());
         }
     }
@@ -141,11 +158,11 @@ fn lastsess(c: &Counters) -> i64 {
 }
 
 /// The rows of one proxy in HAProxy's order: FRONTEND, servers, BACKEND.
-pub fn proxy_rows(ctx: &StatsContext, proxy: &Proxy, opts: CsvOptions) -> Vec<Row> {
+pub fn proxy_rows(ctx: &StatsContext, proxy: &Proxy, opts: &CsvOptions) -> Vec<Row> {
     let mut rows = Vec::new();
     let http = proxy.mode == Mode::Http;
     let iid = ctx.proxy_id(proxy);
-    if proxy.cap.frontend {
+    if proxy.cap.frontend && opts.wants(1) {
         let c = ctx.frontend_counters(proxy);
         let mut row = Row::from_template(FRONTEND_ROW);
         row.set("pxname", &proxy.name);
@@ -165,16 +182,21 @@ pub fn proxy_rows(ctx: &StatsContext, proxy: &Proxy, opts: CsvOptions) -> Vec<Ro
     }
     if proxy.cap.backend {
         for srv in &proxy.servers {
+            if !opts.wants(4) || opts.sid.is_some_and(|sid| sid != srv.id) {
+                continue;
+            }
             if let Some(row) = server_row(ctx, proxy, srv, iid, opts) {
                 rows.push(row);
             }
         }
-        rows.push(backend_row(ctx, proxy, iid));
+        if opts.wants(2) {
+            rows.push(backend_row(ctx, proxy, iid));
+        }
     }
     rows
 }
 
-fn server_row(ctx: &StatsContext, proxy: &Proxy, srv: &Server, iid: usize, opts: CsvOptions) -> Option<Row> {
+fn server_row(ctx: &StatsContext, proxy: &Proxy, srv: &Server, iid: usize, opts: &CsvOptions) -> Option<Row> {
     let st = ctx.server_state(proxy, srv);
     let maint = st.admin() == Admin::Maint;
     if (opts.up_only && (maint || st.health() == Health::Down)) || (opts.no_maint && maint) {
@@ -251,6 +273,7 @@ fn backend_row(ctx: &StatsContext, proxy: &Proxy, iid: usize) -> Row {
     row.set("uweight", sum.uweight);
     row.set("act", sum.active);
     row.set("bck", sum.backup);
+    row.set("chkdown", ctx.registry.proxy(&proxy.name).down_transitions.load(Ordering::Relaxed));
     row.set("lastchg", sum.lastchg);
     row.set("iid", iid);
     row.set("lbtot", c.total_sessions.load(Ordering::Relaxed));
@@ -380,5 +403,28 @@ mod tests {
         assert!(srv1.contains(",MAINT,1,1,0,"), "{srv1}");
         let no_maint = csv_with(&ctx, CsvOptions { no_maint: true, ..CsvOptions::default() });
         assert!(!no_maint.contains("app,srv1,"));
+    }
+
+    #[test]
+    fn proxy_type_and_sid_filters() {
+        let ctx = ctx();
+        let names = |o: CsvOptions| -> Vec<String> {
+            csv_with(&ctx, o)
+                .lines()
+                .skip(1)
+                .filter(|l| !l.is_empty())
+                .map(|l| l.split(',').take(2).collect::<Vec<_>>().join("/"))
+                .collect()
+        };
+        let app = CsvOptions { proxy: Some("app".into()), ..CsvOptions::default() };
+        assert_eq!(names(app.clone()), ["app/srv1", "app/srv2", "app/bk", "app/BACKEND"]);
+        assert_eq!(
+            names(CsvOptions { proxy: Some("3".into()), types: 4, sid: Some(2), ..app.clone() }),
+            ["app/srv2"]
+        );
+        assert_eq!(
+            names(CsvOptions { types: 1, ..CsvOptions::default() }),
+            ["www/FRONTEND", "stats/FRONTEND"]
+        );
     }
 }

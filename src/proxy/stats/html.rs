@@ -10,7 +10,8 @@ use http::{header, Method, Response, StatusCode};
 
 use super::{backend_summary, check_status, check_status_text, csv_with, CsvOptions, StatsContext};
 use crate::conf::haproxy::{Mode, Proxy, Server, StatsPage};
-use crate::proxy::health::describe_status;
+use crate::proxy::health::admin::{force_health, set_admin};
+use crate::proxy::health::{describe_status, LogSink};
 use crate::proxy::state::{Admin, Counters, Health, ServerState};
 
 /// A request for the stats page, as the engine hands it over.
@@ -61,6 +62,16 @@ fn parse_options(page: &StatsPage, path_and_query: &str) -> PageOptions {
 
 /// Serves one request for the stats page.
 pub fn serve(page: &StatsPage, req: &StatsRequest, ctx: &StatsContext) -> Response<Bytes> {
+    serve_logged(page, req, ctx, None)
+}
+
+/// `serve`, logging admin actions' state changes to `log` as HAProxy does.
+pub fn serve_logged(
+    page: &StatsPage,
+    req: &StatsRequest,
+    ctx: &StatsContext,
+    log: Option<&LogSink>,
+) -> Response<Bytes> {
     if !page.auth.is_empty() && !authorized(page, req.authorization.as_deref()) {
         let realm = page.realm.as_deref().unwrap_or("HAProxy Statistics").replace('"', "'");
         return response(
@@ -79,7 +90,7 @@ pub fn serve(page: &StatsPage, req: &StatsRequest, ctx: &StatsContext) -> Respon
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR));
     }
     if req.method == Method::POST {
-        let code = if req.admin_allowed { apply_admin_form(ctx, &req.body) } else { "DENY" };
+        let code = if req.admin_allowed { apply_admin_form(ctx, &req.body, log) } else { "DENY" };
         return Response::builder()
             .status(StatusCode::SEE_OTHER)
             .header(header::CACHE_CONTROL, "no-cache")
@@ -206,7 +217,7 @@ fn percent_decode(s: &str) -> String {
 
 /// Applies the form HAProxy's page posts (`s=SRV&…&action=ACT&b=#IID`) and
 /// returns the `st=` code for the redirect.
-fn apply_admin_form(ctx: &StatsContext, body: &[u8]) -> &'static str {
+fn apply_admin_form(ctx: &StatsContext, body: &[u8], log: Option<&LogSink>) -> &'static str {
     let body = String::from_utf8_lossy(body);
     let (mut servers, mut action, mut backend) = (Vec::new(), None, None);
     for pair in body.split('&') {
@@ -227,31 +238,16 @@ fn apply_admin_form(ctx: &StatsContext, body: &[u8]) -> &'static str {
     else {
         return "ERRP";
     };
-    let apply: fn(&ServerState, &Server) -> bool = match action.as_deref() {
-        Some("ready") | Some("enable") => |s, _| {
-            s.set_admin(Admin::Ready);
-            true
-        },
-        Some("drain") => |s, _| {
-            s.set_admin(Admin::Drain);
-            true
-        },
-        Some("maint") | Some("disable") => |s, _| {
-            s.set_admin(Admin::Maint);
-            true
-        },
-        Some("hrunn") => |s, srv| {
-            if let Some(c) = &srv.check {
-                s.check_health.store(c.rise.max(1) + c.fall.max(1) - 1, Ordering::Release);
-            }
-            s.set_health(Health::Up);
-            true
-        },
-        Some("hdown") => |s, _| {
-            s.check_health.store(0, Ordering::Release);
-            s.set_health(Health::Down);
-            true
-        },
+    enum Act {
+        Admin(Admin),
+        Health(bool),
+    }
+    let act = match action.as_deref() {
+        Some("ready") | Some("enable") => Act::Admin(Admin::Ready),
+        Some("drain") => Act::Admin(Admin::Drain),
+        Some("maint") | Some("disable") => Act::Admin(Admin::Maint),
+        Some("hrunn") => Act::Health(true),
+        Some("hdown") => Act::Health(false),
         // Agent checks, NOLB, check toggling and session kills are not
         // supported: report invalid parameters rather than pretend.
         _ => return "ERRP",
@@ -262,9 +258,12 @@ fn apply_admin_form(ctx: &StatsContext, body: &[u8]) -> &'static str {
     let mut done = 0;
     for name in &servers {
         if let Some(srv) = proxy.servers.iter().find(|s| &s.name == name) {
-            if apply(&ctx.server_state(proxy, srv), srv) {
-                done += 1;
+            let st = ctx.server_state(proxy, srv);
+            match act {
+                Act::Admin(a) => set_admin(ctx, proxy, srv, &st, a, log),
+                Act::Health(up) => force_health(ctx, proxy, srv, &st, up, log),
             }
+            done += 1;
         }
     }
     match done {
@@ -876,6 +875,48 @@ mod tests {
         assert_eq!(human(61), "1m1s");
         assert_eq!(human(3700), "1h1m");
         assert_eq!(human(90000), "1d1h");
+    }
+
+    /// Every data row has as many cells (counting colspans) as the header.
+    #[test]
+    fn rows_line_up_with_the_header() {
+        let ctx = ctx();
+        let app = ctx.config.proxy("app").cloned().expect("app");
+        ctx.server_state(&app, &app.servers[0]).set_admin(Admin::Maint);
+        ctx.server_state(&app, &app.servers[1]).set_admin(Admin::Drain);
+        let cell = regex::Regex::new(r"<td(?: colspan=(\d+))?[ >]").expect("regex");
+        let row = regex::Regex::new(
+            r#"<tr class="(frontend|backend|active_[a-z_]+|backup_[a-z_]+|maintain)">(.*)"#,
+        )
+        .expect("regex");
+        let tips = regex::Regex::new(r"<div class=tips>.*?</div>").expect("regex");
+        for admin in [false, true] {
+            let mut req = get("/stats");
+            req.admin_allowed = admin;
+            let html = body(&serve(&page(), &req, &ctx));
+            let mut rows = 0;
+            let mut in_form = false;
+            for line in html.lines() {
+                if line.contains("<form method=\"post\">") {
+                    in_form = true;
+                }
+                // Strip tooltips: their inner tables are not columns.
+                let line = tips.replace_all(line, "");
+                if let Some(caps) = row.captures(&line) {
+                    let cols: usize = cell
+                        .captures_iter(&caps[2])
+                        .map(|c| c.get(1).and_then(|m| m.as_str().parse().ok()).unwrap_or(1))
+                        .sum();
+                    // Name column + 30 data columns (+ the checkbox column of the admin form).
+                    assert_eq!(cols, 31 + usize::from(in_form), "{}: {line}", &caps[1]);
+                    rows += 1;
+                }
+                if line.contains("</form>") {
+                    in_form = false;
+                }
+            }
+            assert!(rows >= 7, "rows found: {rows}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::conf::haproxy::{Balance, Config, Proxy, Server};
 use crate::proxy::state::{Counters, ServerState, StateRegistry};
 
 pub use csv::{csv, csv_with, CsvOptions};
-pub use html::{serve, StatsRequest};
+pub use html::{serve, serve_logged, StatsRequest};
 
 pub use prometheus::prometheus;
 
@@ -70,6 +70,7 @@ pub struct BackendSummary {
     pub backup: u32,
     /// Effective weight: active servers' if any is usable, else backups'.
     pub weight: u32,
+    /// User weights of the servers counted in `weight`.
     pub uweight: u32,
     pub up: bool,
     /// Seconds since the last server state change.
@@ -79,10 +80,10 @@ pub struct BackendSummary {
 pub fn backend_summary(ctx: &StatsContext, proxy: &Proxy) -> BackendSummary {
     let mut s = BackendSummary::default();
     let (mut act_w, mut bck_w) = (0u32, 0u32);
+    let (mut act_uw, mut bck_uw) = (0u32, 0u32);
     let mut last: Option<Instant> = None;
     for srv in &proxy.servers {
         let st = ctx.server_state(proxy, srv);
-        s.uweight += st.weight();
         if let Ok(t) = st.last_change.lock() {
             last = Some(last.map_or(*t, |l| l.max(*t)));
         }
@@ -90,13 +91,15 @@ pub fn backend_summary(ctx: &StatsContext, proxy: &Proxy) -> BackendSummary {
             if srv.backup {
                 s.backup += 1;
                 bck_w += st.weight();
+                bck_uw += st.weight();
             } else {
                 s.active += 1;
                 act_w += st.weight();
+                act_uw += st.weight();
             }
         }
     }
-    s.weight = if s.active > 0 { act_w } else { bck_w };
+    (s.weight, s.uweight) = if s.active > 0 { (act_w, act_uw) } else { (bck_w, bck_uw) };
     s.up = proxy.servers.is_empty() || s.weight > 0;
     s.lastchg = last.unwrap_or(ctx.started).elapsed().as_secs();
     s
