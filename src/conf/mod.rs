@@ -2,6 +2,7 @@
 //! except where a function says so (e.g. checking that referenced files exist).
 
 pub mod haproxy;
+pub mod keepalived;
 
 use std::fmt;
 
