@@ -19,12 +19,21 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// Run VRRP from a keepalived.conf, like `keepalived -f` (VRRP only).
+    Vrrp {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Control socket (default $LANAI_RUN_DIR/vrrp.sock or /run/lanai/vrrp.sock).
+        #[arg(long)]
+        control: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { file } => check(&file),
+        Command::Vrrp { file, control } => lanai::vrrp::run(&file, control),
     }
 }
 

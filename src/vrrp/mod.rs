@@ -4,5 +4,11 @@
 //! edge: raw sockets (`net`), VIPs and gratuitous ARP (`addr`), tracking (`track`)
 //! and the daemon with its control socket (`daemon`).
 
+pub mod addr;
+pub mod daemon;
 pub mod fsm;
+pub mod net;
 pub mod packet;
+pub mod track;
+
+pub use daemon::run;
