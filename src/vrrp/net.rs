@@ -35,7 +35,7 @@ impl VrrpSocket {
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut g = self.fd.readable().await?;
-            match g.try_io(|s| (&*s.get_ref()).read(buf)) {
+            match g.try_io(|s| s.get_ref().read(buf)) {
                 Ok(r) => return r,
                 Err(_would_block) => continue,
             }
