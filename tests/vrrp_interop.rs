@@ -86,3 +86,231 @@ fn v3_keepalived_master_lanai_backup_graceful() {
     assert!(lab.wait_exit(k, 5 * S));
     assert!(!lab.has_vip(0));
 }
+
+const PASS: &str = "  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n";
+
+/// v2 + PASS at 1 s. keepalived master, Lanai backup; SIGKILL keepalived ->
+/// Lanai takes over within 3 * 1 + 156/256 s.
+#[test]
+fn v2_pass_keepalived_master_lanai_backup_kill() {
+    let mut lab = Lab::new("v2km", 2);
+    let k = lab.keepalived(0, "ka", &conf(2, 21, "MASTER", 150, "1", PASS));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
+    let l = lab.lanai(1, "lanai", &conf(2, 21, "BACKUP", 100, "1", PASS));
+    assert!(wait_for(5 * S, || lab.show(l).is_some_and(|v| v[0]["stats"]["advert_rcvd"] == 2)).is_some());
+    assert_eq!(lab.state(l), "BACKUP");
+    let t0 = Instant::now();
+    lab.kill(k);
+    let took = wait_for(6 * S, || lab.has_vip(1)).expect("lanai never took over");
+    assert!(took < Duration::from_millis(3609 + 150), "takeover took {took:?}");
+    eprintln!("v2 kill: lanai took over after {:?}", t0.elapsed());
+    let log = lab.log(l);
+    assert!(log.contains("(VI_1) Receive advertisement timeout"), "{log}");
+    assert!(log.contains("(VI_1) Entering MASTER STATE"), "{log}");
+    let st = lab.show(l).expect("control");
+    assert_eq!(st[0]["stats"]["auth_failure"], 0);
+    assert_eq!(st[0]["stats"]["become_master"], 1);
+}
+
+/// v2 + PASS at 1 s. Lanai master, keepalived backup; graceful stop of Lanai
+/// (SIGTERM: priority 0, VIPs removed) -> keepalived takes over within the skew
+/// time; notify scripts get keepalived's arguments.
+#[test]
+fn v2_pass_lanai_master_keepalived_backup_graceful_and_notify() {
+    let mut lab = Lab::new("v2lm", 2);
+    let out = lab.path("notify.out");
+    let script = lab.write("notify.sh", &format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()));
+    std::process::Command::new("chmod").arg("+x").arg(&script).status().expect("chmod");
+    let extra = format!("{PASS}  notify {s}\n  notify_master \"{s} master-only\"\n", s = script.display());
+    let l = lab.lanai(0, "lanai", &conf(2, 22, "MASTER", 150, "1", &extra));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    let k = lab.keepalived(1, "ka", &conf(2, 22, "BACKUP", 100, "1", PASS));
+    assert!(wait_for(5 * S, || lab.log(k).contains("(VI_1) Entering BACKUP STATE")).is_some());
+    vip_exclusive(&lab, 2 * S);
+    let klog = lab.log(k);
+    assert!(!klog.contains("invalid passwd") && !klog.contains("checksum"), "{klog}");
+    let t0 = Instant::now();
+    lab.term(l);
+    let took = wait_for(3 * S, || lab.has_vip(1)).expect("keepalived never took over");
+    // keepalived's skew for priority 100 at v2: 156/256 s = 609 ms.
+    assert!(took < Duration::from_millis(609 + 150), "takeover took {took:?}");
+    eprintln!("v2 graceful: keepalived took over after {:?}", t0.elapsed());
+    assert!(lab.wait_exit(l, 5 * S));
+    assert!(!lab.has_vip(0), "lanai left its VIP behind");
+    assert!(lab.log(l).contains("(VI_1) sent 0 priority"));
+    let notes = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(notes.contains("INSTANCE VI_1 BACKUP 150"), "{notes}");
+    assert!(notes.contains("master-only"), "{notes}");
+    assert!(notes.contains("INSTANCE VI_1 MASTER 150"), "{notes}");
+    assert!(notes.contains("INSTANCE VI_1 STOP 150"), "{notes}");
+}
+
+/// Wrong password: each side rejects the other's adverts and logs it with
+/// keepalived's wording; the counters show it.
+#[test]
+fn v2_auth_mismatch_rejected_and_logged() {
+    let mut lab = Lab::new("auth", 2);
+    let bad = PASS.replace("s3cret", "other");
+    let k = lab.keepalived(0, "ka", &conf(2, 23, "MASTER", 150, "1", &bad));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some());
+    let l = lab.lanai(1, "lanai", &conf(2, 23, "BACKUP", 100, "1", PASS));
+    assert!(
+        wait_for(4 * S, || lab.log(l).contains("(VI_1) received an invalid passwd!")).is_some(),
+        "{}",
+        lab.log(l)
+    );
+    let st = lab.show(l).expect("control");
+    assert!(st[0]["stats"]["auth_failure"].as_u64().unwrap_or(0) >= 1);
+    assert_eq!(st[0]["stats"]["advert_rcvd"], 0);
+    // Ignoring the master means Lanai takes over as keepalived would.
+    assert!(wait_for(5 * S, || lab.state(l) == "MASTER").is_some());
+    assert!(
+        wait_for(3 * S, || lab.log(k).contains("received an invalid passwd")).is_some(),
+        "{}",
+        lab.log(k)
+    );
+}
+
+/// Unicast peers (v3 0.1 s), Lanai master then killed.
+#[test]
+fn v3_unicast_lanai_master_keepalived_backup() {
+    let mut lab = Lab::new("uni", 2);
+    let u = |me: &str, peer: &str| format!("  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n");
+    let l = lab.lanai(0, "lanai", &conf(3, 24, "MASTER", 150, "0.1", &u("10.0.0.1", "10.0.0.2")));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    let k = lab.keepalived(1, "ka", &conf(3, 24, "BACKUP", 100, "0.1", &u("10.0.0.2", "10.0.0.1")));
+    assert!(wait_for(5 * S, || lab.log(k).contains("(VI_1) Entering BACKUP STATE")).is_some());
+    vip_exclusive(&lab, S);
+    let klog = lab.log(k);
+    assert!(!klog.contains("Invalid VRRPv3 checksum") && !klog.contains("Expected"), "{klog}");
+    assert!(lab.show(l).is_some_and(|v| v[0]["stats"]["advert_rcvd"] == 0 || v[0]["state"] == "MASTER"));
+    lab.kill(l);
+    let took = wait_for(3 * S, || lab.has_vip(1)).expect("keepalived never took over");
+    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+}
+
+/// Unicast, keepalived master, Lanai backup: Lanai accepts keepalived's unicast
+/// checksum and follows.
+#[test]
+fn v3_unicast_keepalived_master_lanai_backup() {
+    let mut lab = Lab::new("unib", 2);
+    let u = |me: &str, peer: &str| format!("  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n");
+    let k = lab.keepalived(0, "ka", &conf(3, 25, "MASTER", 150, "0.1", &u("10.0.0.1", "10.0.0.2")));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
+    let l = lab.lanai(1, "lanai", &conf(3, 25, "BACKUP", 100, "0.1", &u("10.0.0.2", "10.0.0.1")));
+    assert!(
+        wait_for(5 * S, || lab.show(l).is_some_and(|v| v[0]["stats"]["advert_rcvd"].as_u64() > Some(5)))
+            .is_some(),
+        "{}",
+        lab.log(l)
+    );
+    assert_eq!(lab.state(l), "BACKUP");
+    vip_exclusive(&lab, S / 2);
+    lab.term(k);
+    assert!(wait_for(S, || lab.has_vip(1)).is_some());
+}
+
+/// `nopreempt`: a higher-priority Lanai backup does not take the VIP from a
+/// running keepalived master; without it, it does (preemption).
+#[test]
+fn v3_nopreempt_honoured_then_preemption() {
+    let mut lab = Lab::new("nopre", 2);
+    let k = lab.keepalived(0, "ka", &conf(3, 26, "MASTER", 100, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some());
+    let l = lab.lanai(1, "lanai", &conf(3, 26, "BACKUP", 200, "0.1", "  nopreempt\n"));
+    assert!(wait_for(5 * S, || lab.state(l) == "BACKUP").is_some());
+    vip_exclusive(&lab, 3 * S / 2);
+    assert!(lab.has_vip(0));
+    assert_eq!(lab.state(l), "BACKUP");
+    lab.kill(l);
+    // Same priority, preemption allowed: takes over after one down interval.
+    let l2 = lab.lanai(1, "lanai2", &conf(3, 26, "BACKUP", 200, "0.1", ""));
+    assert!(wait_for(3 * S, || lab.state(l2) == "MASTER").is_some(), "{}", lab.log(l2));
+    assert!(wait_for(2 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some());
+    assert!(lab.log(l2).contains("received lower priority (100) advert from 10.0.0.1 - discarding"));
+    assert!(
+        wait_for(2 * S, || lab
+            .log(k)
+            .contains("Master received advert from 10.0.0.2 with higher priority 200, ours 100"))
+        .is_some(),
+        "{}",
+        lab.log(k)
+    );
+}
+
+/// A failing weighted track_script lowers Lanai's advertised priority below
+/// keepalived's, which then preempts; the script recovering brings it back.
+#[test]
+fn v3_failing_track_script_moves_vip() {
+    let mut lab = Lab::new("track", 2);
+    let flag = lab.path("fail.flag");
+    let script = format!(
+        "vrrp_script chk {{\n  script \"/usr/bin/test ! -e {}\"\n  interval 0.1\n  weight -100\n}}\n",
+        flag.display()
+    );
+    let mut c = conf(3, 27, "MASTER", 150, "0.1", "  track_script {\n    chk\n  }\n");
+    c.push_str(&script);
+    let l = lab.lanai(0, "lanai", &c);
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    let _k = lab.keepalived(1, "ka", &conf(3, 27, "BACKUP", 100, "0.1", ""));
+    std::thread::sleep(S);
+    assert!(lab.has_vip(0));
+    std::fs::write(&flag, "").expect("flag");
+    assert!(wait_for(3 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    let st = lab.show(l).expect("control");
+    assert_eq!(st[0]["effective_priority"], 50);
+    assert_eq!(st[0]["state"], "BACKUP");
+    std::fs::remove_file(&flag).expect("unflag");
+    assert!(wait_for(3 * S, || lab.has_vip(0) && !lab.has_vip(1)).is_some(), "{}", lab.log(l));
+}
+
+/// An unweighted failing script puts the instance in FAULT (VIP released).
+#[test]
+fn v3_unweighted_script_means_fault() {
+    let mut lab = Lab::new("fault", 2);
+    let flag = lab.path("fail.flag");
+    let mut c = conf(3, 28, "MASTER", 150, "0.1", "  track_script {\n    chk\n  }\n");
+    c.push_str(&format!(
+        "vrrp_script chk {{\n  script \"/usr/bin/test ! -e {}\"\n  interval 0.1\n}}\n",
+        flag.display()
+    ));
+    let l = lab.lanai(0, "lanai", &c);
+    let _k = lab.keepalived(1, "ka", &conf(3, 28, "BACKUP", 100, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    std::fs::write(&flag, "").expect("flag");
+    assert!(wait_for(3 * S, || lab.state(l) == "FAULT").is_some(), "{}", lab.log(l));
+    assert!(wait_for(S, || lab.has_vip(1) && !lab.has_vip(0)).is_some());
+    assert!(lab.log(l).contains("(VI_1) Entering FAULT STATE"));
+}
+
+/// `reload` keeps unchanged instances' state and restarts changed ones.
+#[test]
+fn reload_keeps_unchanged_instances() {
+    let mut lab = Lab::new("reload", 1);
+    let l = lab.lanai(0, "lanai", &conf(3, 29, "MASTER", 150, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.state(l) == "MASTER").is_some(), "{}", lab.log(l));
+    let before = lab.show(l).expect("control")[0]["last_transition"].clone();
+    assert_eq!(lab.control(l, "reload").as_deref(), Some("ok"));
+    let after = lab.show(l).expect("control");
+    assert_eq!(after[0]["last_transition"], before);
+    assert_eq!(after[0]["state"], "MASTER");
+    // A broken file is refused with file:line, the running config stays.
+    lab.write("lanai.conf", "vrrp_instance VI_1 {\n bogus\n}\n");
+    let r = lab.control(l, "reload").unwrap_or_default();
+    assert!(
+        r.starts_with("error: ") && r.contains("lanai.conf:2: vrrp_instance: unknown keyword 'bogus'"),
+        "{r}"
+    );
+    assert_eq!(lab.state(l), "MASTER");
+    // Changed priority: the instance restarts with it.
+    lab.write("lanai.conf", &conf(3, 29, "MASTER", 120, "0.1", ""));
+    assert_eq!(lab.control(l, "reload").as_deref(), Some("ok"));
+    assert!(wait_for(3 * S, || lab
+        .show(l)
+        .is_some_and(|v| v[0]["effective_priority"] == 120 && v[0]["state"] == "MASTER"))
+    .is_some());
+    assert!(lab.has_vip(0));
+    assert_eq!(lab.control(l, "stop").as_deref(), Some("ok"));
+    assert!(lab.wait_exit(l, 5 * S));
+    assert!(!lab.has_vip(0));
+}
