@@ -314,3 +314,40 @@ fn reload_keeps_unchanged_instances() {
     assert!(lab.wait_exit(l, 5 * S));
     assert!(!lab.has_vip(0));
 }
+
+/// tshark (Wireshark's VRRP dissector) decodes Lanai's v3 and v2 adverts as valid
+/// VRRP with a correct checksum. Two instances in one file also covers
+/// multi-instance operation.
+#[test]
+fn tshark_decodes_lanai_adverts_with_good_checksum() {
+    if std::process::Command::new("tshark").arg("--version").output().is_err() {
+        panic!("tshark is not installed (scripts/test.sh installs it)");
+    }
+    let mut lab = Lab::new("tshark", 2);
+    let mut c = conf(3, 30, "MASTER", 150, "0.1", "");
+    c.push_str(
+        "vrrp_instance VI_2 {\n  state MASTER\n  interface eth0\n  version 2\n  virtual_router_id 33\n  priority 120\n  advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n  virtual_ipaddress {\n    10.0.0.101/24\n    10.0.0.102/24\n  }\n}\n",
+    );
+    let l = lab.lanai(0, "lanai", &c);
+    assert!(wait_for(5 * S, || lab.has_vip(0) && lab.has_addr(0, "10.0.0.101")).is_some(), "{}", lab.log(l));
+    let pcap = lab.path("cap.pcap");
+    let mut cap = lab.capture(1, 3, &pcap);
+    let _ = cap.wait();
+    let out = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(&pcap)
+        .args(["-T", "fields", "-e", "vrrp.version", "-e", "vrrp.virt_rtr_id", "-e", "vrrp.prio"])
+        .args(["-e", "vrrp.checksum.status", "-e", "vrrp.auth_type", "-e", "ip.ttl", "-E", "separator=,"])
+        .output()
+        .expect("tshark -r");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.iter().filter(|l| l.starts_with("3,30,150,1,")).count() >= 5, "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("2,33,120,1,1,255")), "{text}");
+    // Every advert decodes with checksum status Good (1).
+    for l in &lines {
+        assert_eq!(l.split(',').nth(3), Some("1"), "bad line {l} in {text}");
+    }
+    let st = lab.show(l).expect("control");
+    assert_eq!(st.as_array().map(Vec::len), Some(2));
+}
