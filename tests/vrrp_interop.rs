@@ -351,3 +351,159 @@ fn tshark_decodes_lanai_adverts_with_good_checksum() {
     let st = lab.show(l).expect("control");
     assert_eq!(st.as_array().map(Vec::len), Some(2));
 }
+
+/// RFC 5798 6.4.2: a v3 backup adopts the master's advert interval, so a Lanai
+/// configured with 1 s detects keepalived's death (0.1 s adverts) in 0.36 s.
+#[test]
+fn v3_backup_adopts_master_interval() {
+    let mut lab = Lab::new("adopt", 2);
+    let k = lab.keepalived(0, "ka", &conf(3, 34, "MASTER", 150, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
+    let l = lab.lanai(1, "lanai", &conf(3, 34, "BACKUP", 100, "1", ""));
+    assert!(
+        wait_for(5 * S, || lab
+            .log(l)
+            .contains("advertisement interval updated from 1000ms to 100ms by master"))
+        .is_some(),
+        "{}",
+        lab.log(l)
+    );
+    std::thread::sleep(S / 2);
+    lab.kill(k);
+    let took = wait_for(5 * S, || lab.has_vip(1)).expect("lanai never took over");
+    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+    assert!(lab.log(l).contains("changing advert interval from 100ms to locally configured 1000ms"));
+}
+
+/// Equal priorities, both masters (the link was split): when they meet, the
+/// higher primary IP wins (Lanai 10.0.0.2 over keepalived 10.0.0.1).
+#[test]
+fn v3_equal_priority_tie_break_on_ip() {
+    let mut lab = Lab::new("tie", 2);
+    // Detach node 1 from the bridge (carrier stays up) so both become master.
+    lab.switch(&["link", "set", "p1", "nomaster"]);
+    let k = lab.keepalived(0, "ka", &conf(3, 35, "MASTER", 100, "0.1", ""));
+    let l = lab.lanai(1, "lanai", &conf(3, 35, "MASTER", 100, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0) && lab.has_vip(1)).is_some(), "{}", lab.log(l));
+    lab.switch(&["link", "set", "p1", "master", "br0"]);
+    assert!(wait_for(5 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    assert_eq!(lab.state(l), "MASTER");
+    assert!(
+        wait_for(2 * S, || lab.log(k).contains("with same priority 100 but higher IP address than ours"))
+            .is_some(),
+        "{}",
+        lab.log(k)
+    );
+    vip_exclusive(&lab, S / 2);
+}
+
+/// Priority 255 (address owner) takes over at once, even from a running master.
+#[test]
+fn v3_owner_priority_255_takes_over() {
+    let mut lab = Lab::new("owner", 2);
+    let k = lab.keepalived(0, "ka", &conf(3, 36, "MASTER", 200, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
+    let l = lab.lanai(1, "lanai", &conf(3, 36, "MASTER", 255, "0.1", ""));
+    let took = wait_for(5 * S, || lab.has_vip(1) && !lab.has_vip(0)).expect("owner never took over");
+    assert!(took < Duration::from_millis(500), "owner took {took:?}: {}", lab.log(l));
+}
+
+/// track_interface with a weight: the tracked link going down lowers the
+/// priority and keepalived takes over; back up, Lanai preempts again. SIGHUP
+/// reload on the way keeps the state.
+#[test]
+fn v3_track_interface_weight_and_sighup() {
+    let mut lab = Lab::new("trif", 2);
+    // No dummy driver on every kernel: a veth pair inside the namespace will do.
+    lab.exec(0, &["ip", "link", "add", "dummy0", "type", "veth", "peer", "name", "dummy1"]);
+    lab.exec(0, &["ip", "link", "set", "dummy1", "up"]);
+    lab.exec(0, &["ip", "link", "set", "dummy0", "up"]);
+    let l = lab.lanai(
+        0,
+        "lanai",
+        &conf(3, 37, "MASTER", 150, "0.1", "  track_interface {\n    dummy0 weight -100\n  }\n"),
+    );
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    let _k = lab.keepalived(1, "ka", &conf(3, 37, "BACKUP", 100, "0.1", ""));
+    std::thread::sleep(S / 2);
+    lab.hup(l);
+    std::thread::sleep(S / 5);
+    assert_eq!(lab.state(l), "MASTER", "{}", lab.log(l));
+    assert!(lab.log(l).contains("Reloading"));
+    lab.exec(0, &["ip", "link", "set", "dummy0", "down"]);
+    assert!(wait_for(3 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    assert_eq!(lab.show(l).expect("control")[0]["effective_priority"], 50);
+    lab.exec(0, &["ip", "link", "set", "dummy0", "up"]);
+    assert!(wait_for(3 * S, || lab.has_vip(0) && !lab.has_vip(1)).is_some(), "{}", lab.log(l));
+}
+
+/// Gratuitous ARPs on becoming master: `garp_master_repeat` at once, and again
+/// after `garp_master_delay`.
+#[test]
+fn garp_repeat_and_delay() {
+    let mut lab = Lab::new("garp", 2);
+    let pcap = lab.path("arp.pcap");
+    let mut cap = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.nodes[1],
+            "tshark",
+            "-q",
+            "-i",
+            "eth0",
+            "-a",
+            "duration:4",
+            "-f",
+            "arp",
+            "-w",
+        ])
+        .arg(&pcap)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tshark");
+    std::thread::sleep(S * 3 / 2);
+    let extra = "  garp_master_repeat 3\n  garp_master_delay 1\n";
+    let l = lab.lanai(0, "lanai", &conf(3, 38, "MASTER", 150, "0.1", extra));
+    let _ = cap.wait();
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_relative",
+            "-e",
+            "arp.isgratuitous",
+            "-e",
+            "arp.src.proto_ipv4",
+        ])
+        .output()
+        .expect("tshark -r");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let times: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("10.0.0.100") && l.split('\t').nth(1) == Some("1"))
+        .filter_map(|l| l.split('\t').next().and_then(|t| t.parse().ok()))
+        .collect();
+    assert_eq!(times.len(), 6, "{text}\n{}", lab.log(l));
+    assert!(times[2] - times[0] < 0.05, "{times:?}");
+    let d = times[3] - times[0];
+    assert!((0.95..1.2).contains(&d), "second batch after {d} s");
+}
+
+/// v2 without authentication (the zeroed 8 auth bytes must still be sent):
+/// keepalived accepts Lanai's adverts and stays backup.
+#[test]
+fn v2_noauth_lanai_master_keepalived_backup() {
+    let mut lab = Lab::new("v2na", 2);
+    let l = lab.lanai(0, "lanai", &conf(2, 39, "MASTER", 150, "1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    let k = lab.keepalived(1, "ka", &conf(2, 39, "BACKUP", 100, "1", ""));
+    assert!(wait_for(5 * S, || lab.log(k).contains("(VI_1) Entering BACKUP STATE")).is_some());
+    vip_exclusive(&lab, 4 * S);
+    let klog = lab.log(k);
+    assert!(!klog.contains("too short") && !klog.contains("checksum"), "{klog}");
+}

@@ -74,7 +74,9 @@ struct Running {
 
 enum Ctl {
     Reload(oneshot::Sender<String>),
-    Stop(oneshot::Sender<String>),
+    /// The reply, and a channel the connection fires once the reply is written
+    /// (so that the process does not exit before the client has its answer).
+    Stop(oneshot::Sender<(String, oneshot::Sender<()>)>),
 }
 
 /// Default control socket: `$LANAI_RUN_DIR/vrrp.sock`, else /run/lanai/vrrp.sock.
@@ -168,7 +170,10 @@ async fn daemon(file: PathBuf, cfg: KeepalivedConfig, control: PathBuf) -> ExitC
     }
     let _ = std::fs::remove_file(&control);
     if let Some(r) = stop_reply {
-        let _ = r.send("ok".into());
+        let (done_tx, done_rx) = oneshot::channel();
+        if r.send(("ok".into(), done_tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), done_rx).await;
+        }
     }
     info!("Stopped");
     ExitCode::SUCCESS
@@ -584,7 +589,12 @@ async fn control_server(
                     "stop" => {
                         let (tx, rx) = oneshot::channel();
                         let _ = ctl.send(Ctl::Stop(tx));
-                        rx.await.unwrap_or_else(|_| "ok".into())
+                        if let Ok((reply, done)) = rx.await {
+                            let _ = w.write_all(format!("{reply}\n").as_bytes()).await;
+                            let _ = w.flush().await;
+                            let _ = done.send(());
+                        }
+                        return;
                     }
                     "" => continue,
                     other => format!("error: unknown command '{other}' (show instances, reload, stop)"),

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::packet::{Auth, DecodeError, Received, AUTH_LEN, MCAST_GROUP, VRRP_TTL};
 
@@ -463,6 +463,11 @@ impl Fsm {
                 self.master_adver_cs = r.advert.adver_int_cs.max(1);
             }
             self.sands = Some(now + self.master_down_interval());
+            debug!(
+                "({name}) advert from {} priority {prio}, master down in {:?}",
+                r.src,
+                self.master_down_interval()
+            );
             self.master_addr = Some(r.src);
             self.master_priority = prio;
             if !self.p.preempt_delay.is_zero() {

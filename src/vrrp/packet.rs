@@ -151,8 +151,10 @@ pub fn encode_vrrp(adv: &Advert, auth: &Auth, src: Ipv4Addr, dst: Ipv4Addr) -> V
         b.extend_from_slice(&a.octets());
     }
     if adv.version == 2 {
+        // RFC 3768 5.3.10: the 8 authentication bytes are always present (zero
+        // without authentication); keepalived rejects shorter v2 adverts.
         match auth {
-            Auth::None => {}
+            Auth::None => b.extend_from_slice(&[0; AUTH_LEN]),
             Auth::Pass(pw) => b.extend_from_slice(pw),
         }
     }
@@ -318,6 +320,14 @@ mod tests {
         assert_eq!(p.len(), 20 + 8 + 4 + 8);
         let r = decode_ipv4(&p).expect("valid");
         assert_eq!(r.advert, a);
+    }
+
+    #[test]
+    fn v2_without_auth_still_carries_auth_bytes() {
+        let p = encode_ipv4(&adv(2), &Auth::None, Ipv4Addr::new(10, 0, 0, 2), MCAST_GROUP);
+        assert_eq!(p.len(), 20 + 8 + 4 + 8);
+        assert_eq!(&p[p.len() - 8..], &[0; 8]);
+        assert_eq!(decode_ipv4(&p).expect("valid").advert, adv(2));
     }
 
     #[test]

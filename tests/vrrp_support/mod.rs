@@ -116,7 +116,7 @@ impl Lab {
         let child = Command::new("ip")
             .args(["netns", "exec", &self.nodes[i]])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("LANAI_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(f)
             .stderr(f2)
@@ -296,4 +296,20 @@ pub fn conf(version: u8, vrid: u8, state: &str, prio: u8, advert: &str, extra: &
     format!(
         "global_defs {{\n  vrrp_version {version}\n  vrrp_garp_master_delay 1\n}}\nvrrp_instance VI_1 {{\n  state {state}\n  interface eth0\n  virtual_router_id {vrid}\n  priority {prio}\n  advert_int {advert}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n{extra}}}\n"
     )
+}
+
+impl Lab {
+    /// `ip -n SWITCH ARGS...`: acts on the bridge side (ports `pI`, `br0`).
+    pub fn switch(&self, args: &[&str]) {
+        let mut a = vec!["ip", "-n", &self.sw];
+        a.extend_from_slice(args);
+        must(&a);
+    }
+
+    /// SIGHUP (reload).
+    pub fn hup(&self, h: usize) {
+        let p = &self.procs[h];
+        let _ =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.child.id() as i32), nix::sys::signal::SIGHUP);
+    }
 }
