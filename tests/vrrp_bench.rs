@@ -143,7 +143,7 @@ fn run_case(tag: &str, master: Impl, backup: Impl, v3: bool, kill: bool) -> Opti
     let samples = p.join().ok()?;
     took?;
     // Gap: last success before t_fail .. first success after the first failure.
-    let last_ok_before = samples.iter().filter(|(t, ok)| *ok && *t <= t_fail).map(|(t, _)| *t).last()?;
+    let last_ok_before = samples.iter().rev().find(|(t, ok)| *ok && *t <= t_fail).map(|(t, _)| *t)?;
     let first_fail = samples.iter().find(|(t, ok)| !*ok && *t > last_ok_before).map(|(t, _)| *t);
     let Some(first_fail) = first_fail else { return Some(Duration::ZERO) };
     let back = samples.iter().find(|(t, ok)| *ok && *t > first_fail).map(|(t, _)| *t)?;
