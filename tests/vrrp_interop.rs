@@ -507,3 +507,25 @@ fn v2_noauth_lanai_master_keepalived_backup() {
     let klog = lab.log(k);
     assert!(!klog.contains("too short") && !klog.contains("checksum"), "{klog}");
 }
+
+/// The instance's own interface losing its link puts it in FAULT (VIP released,
+/// keepalived takes over); link back -> BACKUP, then preemption.
+#[test]
+fn v3_interface_down_means_fault() {
+    let mut lab = Lab::new("ifdown", 2);
+    let l = lab.lanai(0, "lanai", &conf(3, 40, "MASTER", 150, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    let _k = lab.keepalived(1, "ka", &conf(3, 40, "BACKUP", 100, "0.1", ""));
+    std::thread::sleep(S / 2);
+    // Pull the cable on the switch side: eth0 stays up but loses its carrier.
+    lab.switch(&["link", "set", "p0", "down"]);
+    assert!(wait_for(3 * S, || lab.state(l) == "FAULT").is_some(), "{}", lab.log(l));
+    assert!(wait_for(2 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some());
+    assert!(lab.log(l).contains("(VI_1) Entering FAULT STATE"));
+    lab.switch(&["link", "set", "p0", "up"]);
+    assert!(
+        wait_for(3 * S, || lab.state(l) == "MASTER" && lab.has_vip(0) && !lab.has_vip(1)).is_some(),
+        "{}",
+        lab.log(l)
+    );
+}

@@ -268,7 +268,7 @@ fn start_instance(key: Key, global: &GlobalDefs) -> Running {
         }
     });
     let tracker = tokio::spawn(tracker_task(inst.clone(), key.scripts.clone(), uid_gid, tx.clone()));
-    let task = tokio::spawn(instance_task(inst, rx, status.clone()));
+    let task = tokio::spawn(instance_task(inst, rx, status.clone(), uid_gid));
     Running { key, tx, status, task, tracker }
 }
 
@@ -336,6 +336,8 @@ struct Edge {
     auth: Auth,
     /// (ifindex, address, prefix, label) for every VIP.
     vips: Vec<(u32, Ipv4Addr, u8, Option<String>)>,
+    /// `script_user`: notify scripts run as this user, like tracking scripts.
+    uid_gid: Option<(u32, u32)>,
 }
 
 impl Edge {
@@ -409,7 +411,12 @@ impl Edge {
         let mut children = vec![];
         for c in cmds {
             let Some((p, args)) = c.split_first() else { continue };
-            match tokio::process::Command::new(p).args(args).stdin(std::process::Stdio::null()).spawn() {
+            let mut cmd = tokio::process::Command::new(p);
+            cmd.args(args).stdin(std::process::Stdio::null());
+            if let Some((u, g)) = self.uid_gid {
+                cmd.uid(u).gid(g);
+            }
+            match cmd.spawn() {
                 Ok(ch) => children.push(ch),
                 Err(e) => warn!("({}) cannot run notify script {p}: {e}", self.inst.name),
             }
@@ -434,9 +441,14 @@ fn publish(status: &Shared, fsm: &Fsm) {
     }
 }
 
-async fn instance_task(inst: VrrpInstance, mut rx: mpsc::UnboundedReceiver<Cmd>, status: Shared) {
+async fn instance_task(
+    inst: VrrpInstance,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    status: Shared,
+    uid_gid: Option<(u32, u32)>,
+) {
     let name = inst.name.clone();
-    let edge = match setup(&inst) {
+    let edge = match setup(&inst, uid_gid) {
         Ok(e) => e,
         Err(msg) => {
             error!("({name}) {msg}; instance in FAULT");
@@ -529,7 +541,7 @@ fn execute(edge: &Edge, fsm: &Fsm, acts: Vec<Action>, children: &mut Vec<tokio::
     }
 }
 
-fn setup(inst: &VrrpInstance) -> Result<Edge, String> {
+fn setup(inst: &VrrpInstance, uid_gid: Option<(u32, u32)>) -> Result<Edge, String> {
     let info = if_info(&inst.interface).ok_or_else(|| format!("interface {} not found", inst.interface))?;
     let vip_addrs: Vec<Ipv4Addr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
     let src = match inst.unicast_src_ip {
@@ -557,7 +569,7 @@ fn setup(inst: &VrrpInstance) -> Result<Edge, String> {
         (Some(p), 2) => Auth::pass(p),
         _ => Auth::None,
     };
-    Ok(Edge { inst: inst.clone(), ifindex: info.index, mac: info.mac, src, sock, auth, vips })
+    Ok(Edge { inst: inst.clone(), ifindex: info.index, mac: info.mac, src, sock, auth, vips, uid_gid })
 }
 
 async fn control_server(
