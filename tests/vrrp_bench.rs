@@ -6,6 +6,9 @@
 //! the reply every 10 ms. The gap is the time from the last successful probe
 //! before the failure to the first successful one after it.
 //!
+//! The failure is triggered right after the client saw an advert from the
+//! master, so every pair is measured at the same (worst) phase.
+//!
 //! Failures: `kill` = SIGKILL of the master's VRRP daemon *and* its bridge port
 //! taken down at the same instant (a node dying: a killed daemon alone would leave
 //! the VIP configured and the node still answering); `stop` = SIGTERM (graceful:
@@ -65,6 +68,34 @@ fn probe_once(addr: &SocketAddr) -> bool {
     matches!(s.read(&mut b), Ok(n) if n > 0)
 }
 
+/// Waits (in the client namespace) for one VRRP advert from `src`.
+fn wait_advert(ns: &str, src: &str) -> bool {
+    let ns = ns.to_string();
+    let src: std::net::Ipv4Addr = src.parse().expect("ip");
+    std::thread::spawn(move || {
+        enter_netns(&ns);
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(112)),
+        )
+        .expect("raw socket");
+        s.join_multicast_v4(&"224.0.0.18".parse().expect("group"), &"10.0.0.3".parse().expect("ip"))
+            .expect("join");
+        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        let mut b = [0u8; 1500];
+        loop {
+            match (&s).read(&mut b) {
+                Ok(n) if n >= 20 && b[12..16] == src.octets() => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    })
+    .join()
+    .unwrap_or(false)
+}
+
 /// Probes every 10 ms; returns the (instant, ok) samples.
 fn prober(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<(Instant, bool)>> {
     std::thread::spawn(move || {
@@ -117,10 +148,13 @@ fn run_case(tag: &str, master: Impl, backup: Impl, v3: bool, kill: bool) -> Opti
     }
     let pstop = Arc::new(AtomicBool::new(false));
     let p = prober(lab.nodes[2].clone(), pstop.clone());
-    // Random phase against the master's advert schedule: the backup's timer
-    // restarts at each advert, so a fixed offset would bias one pair or another.
-    let interval = if v3 { 100 } else { 1000 };
-    std::thread::sleep(S / 2 + Duration::from_millis(rand::random_range(0..interval)));
+    std::thread::sleep(S / 2);
+    // Fail right after an advert from the master reached the wire: the backup's
+    // timer restarts at each advert, so a random phase would add up to one
+    // interval of noise; this measures the worst case, the same for every pair.
+    if !wait_advert(&lab.nodes[2], "10.0.0.1") {
+        return None;
+    }
     let t_fail = Instant::now();
     if kill {
         lab.kill(m);
