@@ -40,6 +40,9 @@ use http_body_util::BodyExt;
 /// What every connection task shares.
 pub struct Shared {
     pub tables: ArcSwap<Tables>,
+    /// Global `maxconn`: a connection holds a permit for its whole life.
+    conn_slots: Arc<tokio::sync::Semaphore>,
+    conn_slots_total: AtomicUsize,
     pub registry: Arc<StateRegistry>,
     pub stopping: watch::Receiver<bool>,
     pub started: Instant,
@@ -62,6 +65,16 @@ impl Shared {
     fn enter(self: &Arc<Self>) -> ActiveGuard {
         self.active.fetch_add(1, Ordering::AcqRel);
         ActiveGuard(Arc::clone(self))
+    }
+
+    fn resize_conn_slots(&self, total: usize) {
+        let old = self.conn_slots_total.swap(total, Ordering::AcqRel);
+        if total > old {
+            self.conn_slots.add_permits(total - old);
+        } else {
+            // Only free permits can be withdrawn; busy ones come back later.
+            self.conn_slots.forget_permits(old - total);
+        }
     }
 
     pub fn active_connections(&self) -> usize {
@@ -327,7 +340,10 @@ impl Engine {
         let tables = tables::build(Arc::new(config), &registry, &ConfigTls)?;
         let current_config = Arc::clone(&tables.config);
         let (stop_tx, stopping) = watch::channel(false);
+        let maxconn = tables.config.global.maxconn as usize;
         let shared = Arc::new(Shared {
+            conn_slots: Arc::new(tokio::sync::Semaphore::new(maxconn)),
+            conn_slots_total: AtomicUsize::new(maxconn),
             tables: ArcSwap::from_pointee(tables),
             registry,
             stopping,
@@ -409,6 +425,7 @@ impl Engine {
                 return Err(errors);
             }
         }
+        self.shared.resize_conn_slots(new.config.global.maxconn as usize);
         self.shared.tables.store(Arc::clone(&new));
         self.runtime_config.store(Arc::clone(&new.config));
         self.open_listeners(&new)?;
@@ -526,6 +543,19 @@ fn bind_socket(addr: SocketAddr, v6only: bool, backlog: u32) -> std::io::Result<
 
 async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
     loop {
+        // Global maxconn: stop accepting (the kernel queues) until a slot frees.
+        let Ok(slot) = Arc::clone(&shared.conn_slots).acquire_owned().await else { return };
+        // Frontend maxconn: likewise, per frontend.
+        loop {
+            let tables = shared.tables.load();
+            let full = tables
+                .frontend_for(addr)
+                .is_some_and(|(fe, _)| fe.cfg.maxconn.is_some_and(|m| fe.counters.current() >= u64::from(m)));
+            if !full {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -542,6 +572,7 @@ async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             let _guard = guard;
+            let _slot = slot;
             serve_connection(stream, peer, addr, fe, bind_idx, shared).await;
         });
     }
@@ -645,8 +676,18 @@ pub fn run(path: &Path) -> std::process::ExitCode {
                 return std::process::ExitCode::from(1);
             }
         };
+        let global = engine.shared.tables.load().config.global.clone();
+        if let Err(e) = process_setup(&global) {
+            eprintln!("{e}");
+            engine.stop().await;
+            return std::process::ExitCode::from(1);
+        }
         tracing::info!("lanai proxy started with {}", path.display());
-        signal_loop(engine, reloads).await
+        let code = signal_loop(engine, reloads).await;
+        if let Some(pidfile) = &global.pidfile {
+            let _ = std::fs::remove_file(pidfile);
+        }
+        code
     })
 }
 
@@ -709,6 +750,45 @@ pub struct TcpSession<'a> {
     pub bytes_from_client: u64,
     pub bytes_to_client: u64,
     pub termination: [u8; 2],
+}
+
+/// `pidfile`, then `group`/`user`: privileges are dropped once every socket
+/// is bound, as HAProxy does.
+fn process_setup(global: &haproxy::Global) -> Result<(), String> {
+    use nix::unistd::{setgid, setgroups, setuid, Group, User};
+    if let Some(pidfile) = &global.pidfile {
+        std::fs::write(pidfile, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("pidfile {}: {e}", pidfile.display()))?;
+    }
+    let group = match &global.group {
+        Some(name) => Some(
+            Group::from_name(name)
+                .map_err(|e| format!("group '{name}': {e}"))?
+                .ok_or(format!("no group '{name}'"))?,
+        ),
+        None => None,
+    };
+    let user = match &global.user {
+        Some(name) => Some(
+            User::from_name(name)
+                .map_err(|e| format!("user '{name}': {e}"))?
+                .ok_or(format!("no user '{name}'"))?,
+        ),
+        None => None,
+    };
+    let gid = group.map(|g| g.gid).or(user.as_ref().map(|u| u.gid));
+    if let Some(gid) = gid {
+        if nix::unistd::getegid() != gid {
+            setgroups(&[gid]).map_err(|e| format!("cannot set groups: {e}"))?;
+            setgid(gid).map_err(|e| format!("cannot set gid {gid}: {e}"))?;
+        }
+    }
+    if let Some(user) = user {
+        if nix::unistd::geteuid() != user.uid {
+            setuid(user.uid).map_err(|e| format!("cannot set uid to '{}': {e}", user.name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runtime-API state changes go to the global `log` targets and our own log.

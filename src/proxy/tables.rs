@@ -38,6 +38,8 @@ pub struct Frontend {
 pub struct Backend {
     pub cfg: Proxy,
     pub logger: Arc<Logger>,
+    /// Woken when a server session ends, for requests queued on `maxconn`.
+    pub slot_freed: tokio::sync::Notify,
     pub servers: Vec<BackendServer>,
     pub balancer: Balancer,
     pub counters: Arc<Counters>,
@@ -75,6 +77,11 @@ impl Backend {
                 id: s.cfg.id,
             })
             .collect()
+    }
+
+    /// Some usable server is only full (at `maxconn`): worth queueing for.
+    pub fn only_full(&self) -> bool {
+        self.servers.iter().any(|s| s.state.is_usable() && s.cfg.maxconn.is_some_and(|m| m > 0))
     }
 
     /// Servers able to take traffic now (`nbsrv`).
@@ -189,6 +196,7 @@ pub fn build(
                 Arc::new(Backend {
                     cfg: proxy.clone(),
                     logger: Arc::clone(&logger),
+                    slot_freed: tokio::sync::Notify::new(),
                     servers,
                     balancer: Balancer::new(proxy.balance.clone(), proxy.options.allbackups),
                     counters: Arc::clone(&pstate.backend),

@@ -217,7 +217,22 @@ impl Backend {
                             hits.fetch_add(1, Ordering::Relaxed);
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                            Ok::<_, std::convert::Infallible>(handler(Request::from_parts(parts, body)))
+                            let req = Request::from_parts(parts, body);
+                            // Handlers may block (slow backends sleep): keep them
+                            // off the runtime's workers. Upgrade handlers need the
+                            // runtime context, so they run inline.
+                            let resp = if req.headers().contains_key(http::header::UPGRADE) {
+                                handler(req)
+                            } else {
+                                match tokio::task::spawn_blocking(move || handler(req)).await {
+                                    Ok(r) => r,
+                                    Err(_) => Response::builder()
+                                        .status(500)
+                                        .body(Full::new(Bytes::new()))
+                                        .expect("response"),
+                                }
+                            };
+                            Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()

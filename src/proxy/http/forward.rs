@@ -224,6 +224,10 @@ pub async fn forward(
             _ if attempt > 0 && !redispatch => last,
             _ => be.balancer.pick_excluding(&candidates, key, if redispatch { last } else { None }),
         };
+        let idx = match idx {
+            None if be.only_full() => wait_in_queue(be, &candidates, key).await,
+            found => found,
+        };
         let Some(idx) = idx else {
             // HAProxy: no server available → 503, termination "SC".
             be.counters.errors_conn.fetch_add(1, Ordering::Relaxed);
@@ -281,8 +285,10 @@ pub async fn forward(
                 srv.state.counters.count_response(status);
                 be.counters.count_response(status);
                 let server_upgrade = if status == 101 { Some(hyper::upgrade::on(&mut resp)) } else { None };
-                let keep =
-                    !opts.close_server && status != 101 && !response_closes(resp.headers()) && poolable(srv);
+                let keep = !opts.close_server
+                    && status != 101
+                    && !response_closes(resp.headers())
+                    && poolable(be, srv);
                 let (mut rparts, rbody) = resp.into_parts();
                 strip_hop_by_hop(&mut rparts.headers, status == 101);
                 // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
@@ -294,6 +300,7 @@ pub async fn forward(
                 let pool_srv = Arc::clone(be);
                 let body = ProxyBody::stream(rbody).on_end(Box::new(move |end: BodyEnd| {
                     drop(session);
+                    pool_srv.slot_freed.notify_waiters();
                     if end.complete && keep {
                         if let Some(s) = pool_srv.servers.get(idx) {
                             s.pool.put(sender);
@@ -356,6 +363,22 @@ pub async fn forward(
     }
 }
 
+/// All usable servers are at `maxconn`: wait for a slot up to `timeout queue`
+/// (HAProxy falls back to `timeout connect`), as HAProxy's queue does.
+async fn wait_in_queue(be: &Backend, candidates: &[balance::Candidate<'_>], key: Key) -> Option<usize> {
+    let limit = be.cfg.timeouts.queue.or(be.cfg.timeouts.connect).unwrap_or(Duration::from_secs(5));
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let freed = be.slot_freed.notified();
+        if let Some(i) = be.balancer.pick(candidates, key) {
+            return Some(i);
+        }
+        if tokio::time::timeout_at(deadline, freed).await.is_err() {
+            return be.balancer.pick(candidates, key);
+        }
+    }
+}
+
 fn report_with(mut report: ForwardReport, termination: [u8; 2]) -> ForwardReport {
     report.termination = termination;
     report
@@ -397,8 +420,9 @@ struct Target<'a> {
 
 /// Connections carrying one client's PROXY header, or one Host's SNI, are
 /// private to that request and never pooled.
-fn poolable(srv: &BackendServer) -> bool {
-    srv.cfg.send_proxy.is_none()
+fn poolable(be: &Backend, srv: &BackendServer) -> bool {
+    be.cfg.http_reuse != crate::conf::haproxy::HttpReuse::Never
+        && srv.cfg.send_proxy.is_none()
         && !srv
             .cfg
             .tls

@@ -1,0 +1,98 @@
+//! Limits and process settings: server `maxconn` with queueing, `timeout
+//! queue`, `pidfile`, `user`/`group`.
+
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A backend that takes `delay` per request and records the highest concurrency seen.
+async fn slow_counting(delay: Duration) -> (Backend, Arc<AtomicU64>) {
+    let now = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(AtomicU64::new(0));
+    let (n, p) = (Arc::clone(&now), Arc::clone(&peak));
+    let be = Backend::start(Arc::new(move |_req| {
+        let cur = n.fetch_add(1, Ordering::SeqCst) + 1;
+        p.fetch_max(cur, Ordering::SeqCst);
+        std::thread::sleep(delay);
+        n.fetch_sub(1, Ordering::SeqCst);
+        hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok")))
+    }))
+    .await;
+    (be, peak)
+}
+
+fn config(port: u16, server: &str, extra: &str) -> String {
+    format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n{extra}\nfrontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\nbackend be\n    {server}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_maxconn_queues_requests() {
+    let (be, peak) = slow_counting(Duration::from_millis(300)).await;
+    let port = free_port();
+    let cfg = write_config(&config(
+        port,
+        &format!("server s 127.0.0.1:{} maxconn 1", be.port),
+        "    timeout queue 5s\n",
+    ));
+    let _l = start_lanai(&cfg.path, port);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..3).map(|_| tokio::spawn(async move { get(port, "/").await.status })).collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "server maxconn 1 exceeded");
+    assert!(
+        start.elapsed() >= Duration::from_millis(850),
+        "requests were not serialised: {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_timeout_gives_503() {
+    // Sleeps asynchronously, so the backend never stalls the test's runtime.
+    let (be_port, _task) =
+        raw_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", Duration::from_millis(1500)).await;
+    let port = free_port();
+    let cfg = write_config(&config(
+        port,
+        &format!("server s 127.0.0.1:{be_port} maxconn 1"),
+        "    timeout queue 200ms\n",
+    ));
+    let _l = start_lanai(&cfg.path, port);
+    let first = tokio::spawn(async move { get(port, "/").await.status });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    assert_eq!(get(port, "/").await.status, 503);
+    assert!(t.elapsed() < Duration::from_millis(1000), "{:?}", t.elapsed());
+    assert_eq!(first.await.unwrap(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pidfile_and_privilege_drop() {
+    let be = Backend::named("ok").await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("lanai.pid");
+    let global = format!(
+        "global\n    pidfile {}\n    user nobody\n    group nogroup\n    chroot /var/empty\n",
+        pidfile.display()
+    );
+    let cfg = write_config(&(global + &config(port, &format!("server s 127.0.0.1:{}", be.port), "")));
+    let out = std::process::Command::new(lanai_bin()).args(["check", "-f"]).arg(&cfg.path).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: 'chroot' ignored"), "{out:?}");
+    let lanai = start_lanai(&cfg.path, port);
+    assert_eq!(get(port, "/").await.text(), "ok");
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert_eq!(pid, lanai.child.id());
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
+    assert!(uid_line.split_whitespace().skip(1).all(|u| u == nobody.to_string()), "{uid_line}");
+}
