@@ -428,6 +428,9 @@ impl Engine {
             node: config.global.node.clone().unwrap_or_else(hostname),
             version: env!("CARGO_PKG_VERSION"),
             reload: tx,
+            // Operator state changes are not logged yet: the sink would need
+            // to route each line to its backend's logger.
+            log: None,
         });
         let mut servers = Vec::new();
         let mut errors = Vec::new();
