@@ -28,6 +28,14 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// Run VRRP from a keepalived.conf, like `keepalived -f` (VRRP only).
+    Vrrp {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Control socket (default $LANAI_RUN_DIR/vrrp.sock or /run/lanai/vrrp.sock).
+        #[arg(long)]
+        control: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +57,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Command::Vrrp { file, control } => lanai::vrrp::run(&file, control),
     }
 }
 

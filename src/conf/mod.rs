@@ -3,6 +3,7 @@
 
 mod check;
 pub mod haproxy;
+pub mod keepalived;
 
 pub use check::{check_file, check_text, ConfigKind};
 

@@ -428,9 +428,7 @@ impl Engine {
             node: config.global.node.clone().unwrap_or_else(hostname),
             version: env!("CARGO_PKG_VERSION"),
             reload: tx,
-            // Operator state changes are not logged yet: the sink would need
-            // to route each line to its backend's logger.
-            log: None,
+            log: Some(global_log_sink(&config)),
         });
         let mut servers = Vec::new();
         let mut errors = Vec::new();
@@ -711,6 +709,15 @@ pub struct TcpSession<'a> {
     pub bytes_from_client: u64,
     pub bytes_to_client: u64,
     pub termination: [u8; 2],
+}
+
+/// Runtime-API state changes go to the global `log` targets and our own log.
+fn global_log_sink(config: &Config) -> LogSink {
+    let logger = Arc::new(super::log::Logger::lanai(&config.global.logs));
+    Arc::new(move |level, line: String| {
+        tracing::info!("{line}");
+        logger.log(level, None, &line);
+    })
 }
 
 fn hostname() -> String {

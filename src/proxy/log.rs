@@ -46,7 +46,7 @@ mod sink;
 mod time;
 
 pub use format::{
-    format_connect, format_httplog, format_httplog_clf, format_tcplog, HttpLogRecord, TcpLogRecord,
+    format_connect, format_httplog, format_httplog_clf, format_tcplog, HttpLogRecord, LogStyle, TcpLogRecord,
 };
 pub use sink::{Logger, MAX_LINE_LEN};
 

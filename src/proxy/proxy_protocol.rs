@@ -9,7 +9,9 @@
 //!   handed on untouched (TLS, HTTP, or a server-speaks-first protocol).
 //!
 //! The receiver never trusts sizes from the wire beyond fixed caps: a v1 line is
-//! at most 107 bytes, a v2 block at most [`MAX_V2_LEN`] bytes.
+//! at most 107 bytes, a v2 block at most [`MAX_V2_LEN`] bytes. v2 TLVs are
+//! returned (authority, unique id, …) and a `PP2_TYPE_CRC32C` is verified, as
+//! HAProxy does; [`read_header_tcp`] is the fast path for plain sockets.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,6 +37,41 @@ pub struct ProxyHeader {
     /// `UNKNOWN`, v2 `LOCAL` (health checks) and v2 families we do not map
     /// (UNSPEC, AF_UNIX): the receiver then uses the real socket addresses.
     pub addresses: Option<ProxyAddresses>,
+    /// v2 TLVs after the addresses, in order (empty for v1).
+    pub tlvs: Vec<Tlv>,
+}
+
+/// One v2 Type-Length-Value field (`PP2_TYPE_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlv {
+    pub kind: u8,
+    pub value: Vec<u8>,
+}
+
+/// `PP2_TYPE_ALPN`.
+pub const PP2_TYPE_ALPN: u8 = 0x01;
+/// `PP2_TYPE_AUTHORITY`: the host name the client asked for (SNI).
+pub const PP2_TYPE_AUTHORITY: u8 = 0x02;
+/// `PP2_TYPE_CRC32C`: checksum of the whole header, verified on receipt.
+pub const PP2_TYPE_CRC32C: u8 = 0x03;
+/// `PP2_TYPE_UNIQUE_ID`.
+pub const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
+
+impl ProxyHeader {
+    /// The value of the first TLV of type `kind`.
+    pub fn tlv(&self, kind: u8) -> Option<&[u8]> {
+        self.tlvs.iter().find(|t| t.kind == kind).map(|t| t.value.as_slice())
+    }
+
+    /// `PP2_TYPE_AUTHORITY` as text (HAProxy's `fc_pp_authority`).
+    pub fn authority(&self) -> Option<&str> {
+        self.tlv(PP2_TYPE_AUTHORITY).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// `PP2_TYPE_UNIQUE_ID` (HAProxy's `fc_pp_unique_id`).
+    pub fn unique_id(&self) -> Option<&[u8]> {
+        self.tlv(PP2_TYPE_UNIQUE_ID)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +193,74 @@ pub async fn read_header<S: AsyncRead + Unpin>(
     }
 }
 
+/// [`read_header`] for a TCP socket: peeks first, so a header that arrived in
+/// one segment (the usual case) costs one `peek` and one `read` instead of a
+/// read per byte. Falls back to [`read_header`]'s way when the header is still
+/// incomplete.
+pub async fn read_header_tcp(
+    stream: &mut tokio::net::TcpStream,
+    timeout: Duration,
+) -> Result<ProxyHeader, ProxyProtocolError> {
+    let fast = async {
+        let mut buf = vec![0u8; 16 + MAX_V2_LEN];
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(ProxyProtocolError::Truncated);
+        }
+        match complete_len(&buf[..n])? {
+            Some(len) => {
+                let header = buf.get_mut(..len).ok_or(ProxyProtocolError::Malformed("header length"))?;
+                read_exact(stream, header).await?;
+                parse_complete(header)
+            }
+            None => read_header_inner(stream).await,
+        }
+    };
+    match tokio::time::timeout(timeout, fast).await {
+        Ok(res) => res,
+        Err(_) => Err(ProxyProtocolError::Timeout(timeout)),
+    }
+}
+
+/// The length of the header at the start of `bytes` if it is all there,
+/// `None` if more bytes are needed, an error if it cannot be a header.
+fn complete_len(bytes: &[u8]) -> Result<Option<usize>, ProxyProtocolError> {
+    match bytes.first() {
+        Some(b'P') => {
+            let prefix = &b"PROXY "[..bytes.len().min(6)];
+            if !bytes.starts_with(prefix) {
+                return Err(ProxyProtocolError::NotProxy);
+            }
+            let window = &bytes[..bytes.len().min(V1_MAX_LEN)];
+            match window.windows(2).position(|w| w == b"\r\n") {
+                Some(pos) => Ok(Some(pos + 2)),
+                None if bytes.len() >= V1_MAX_LEN => Err(ProxyProtocolError::TooLong),
+                None => Ok(None),
+            }
+        }
+        Some(b'\r') => {
+            let Some(head) = bytes.get(..16) else { return Ok(None) };
+            let mut fixed = [0u8; 16];
+            fixed.copy_from_slice(head);
+            let total = 16 + v2_payload_len(&fixed)?;
+            Ok((bytes.len() >= total).then_some(total))
+        }
+        _ => Err(ProxyProtocolError::NotProxy),
+    }
+}
+
+/// Parses a whole header (v1 line or v2 block) held in one buffer.
+fn parse_complete(header: &[u8]) -> Result<ProxyHeader, ProxyProtocolError> {
+    if header.first() == Some(&b'P') {
+        return parse_v1(header);
+    }
+    let head: [u8; 16] = header
+        .get(..16)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(ProxyProtocolError::Malformed("short v2 header"))?;
+    parse_v2(&head, &header[16..])
+}
+
 async fn read_header_inner<S: AsyncRead + Unpin>(stream: &mut S) -> Result<ProxyHeader, ProxyProtocolError> {
     let mut first = [0u8; 1];
     read_exact(stream, &mut first).await?;
@@ -211,7 +316,7 @@ pub fn parse_v1(line: &[u8]) -> Result<ProxyHeader, ProxyProtocolError> {
     let v1 = ProxyProtocolVersion::V1;
     if text == "UNKNOWN" || text.starts_with("UNKNOWN ") {
         // Whatever follows UNKNOWN is to be ignored (spec 2.1).
-        return Ok(ProxyHeader { version: v1, addresses: None });
+        return Ok(ProxyHeader { version: v1, addresses: None, tlvs: Vec::new() });
     }
     let fields: Vec<&str> = text.split(' ').collect();
     let [proto, src, dst, sport, dport] = fields[..] else {
@@ -236,6 +341,7 @@ pub fn parse_v1(line: &[u8]) -> Result<ProxyHeader, ProxyProtocolError> {
             source: SocketAddr::new(src, sport),
             destination: SocketAddr::new(dst, dport),
         }),
+        tlvs: Vec::new(),
     })
 }
 
@@ -274,7 +380,8 @@ fn v2_payload_len(head: &[u8; 16]) -> Result<usize, ProxyProtocolError> {
 }
 
 /// Parses a v2 header from its 16-byte head and the `len` bytes after it.
-/// TLVs after the addresses are skipped.
+/// TLVs after the addresses are returned; as HAProxy does, a TLV running past
+/// the header or a wrong `PP2_TYPE_CRC32C` rejects the header.
 pub fn parse_v2(head: &[u8; 16], payload: &[u8]) -> Result<ProxyHeader, ProxyProtocolError> {
     use ProxyProtocolError::Malformed;
     let len = v2_payload_len(head)?;
@@ -289,21 +396,28 @@ pub fn parse_v2(head: &[u8; 16], payload: &[u8]) -> Result<ProxyHeader, ProxyPro
         return Err(Malformed("v2 transport is not UNSPEC, STREAM or DGRAM"));
     }
     match command {
-        // LOCAL: the proxy's own connection (health check); addresses ignored.
-        0x0 => return Ok(ProxyHeader { version: v2, addresses: None }),
+        // LOCAL: the proxy's own connection (health check). The spec says to
+        // discard the block whatever the family, so TLVs are read only when
+        // the block parses as TLVs, and never make the header invalid.
+        0x0 => {
+            let tlvs = parse_tlvs(head, payload, 0).unwrap_or_default();
+            return Ok(ProxyHeader { version: v2, addresses: None, tlvs });
+        }
         0x1 => {}
         _ => return Err(Malformed("v2 command is not LOCAL or PROXY")),
     }
-    let addresses = match family {
-        0x0 => None,
+    // Where TLVs start: after the address block of the family.
+    let (addresses, tlv_start) = match family {
+        0x0 => (None, None),
         0x1 => {
             let a = payload.get(..12).ok_or(Malformed("v2 AF_INET block shorter than 12 bytes"))?;
             let ip = |o: usize| IpAddr::V4(Ipv4Addr::new(a[o], a[o + 1], a[o + 2], a[o + 3]));
             let port = |o: usize| u16::from_be_bytes([a[o], a[o + 1]]);
-            Some(ProxyAddresses {
+            let a = ProxyAddresses {
                 source: SocketAddr::new(ip(0), port(8)),
                 destination: SocketAddr::new(ip(4), port(10)),
-            })
+            };
+            (Some(a), Some(12))
         }
         0x2 => {
             let a = payload.get(..36).ok_or(Malformed("v2 AF_INET6 block shorter than 36 bytes"))?;
@@ -313,10 +427,11 @@ pub fn parse_v2(head: &[u8; 16], payload: &[u8]) -> Result<ProxyHeader, ProxyPro
                 IpAddr::V6(Ipv6Addr::from(b))
             };
             let port = |o: usize| u16::from_be_bytes([a[o], a[o + 1]]);
-            Some(ProxyAddresses {
+            let a = ProxyAddresses {
                 source: SocketAddr::new(ip(0), port(32)),
                 destination: SocketAddr::new(ip(16), port(34)),
-            })
+            };
+            (Some(a), Some(36))
         }
         0x3 => {
             if payload.len() < 216 {
@@ -324,11 +439,65 @@ pub fn parse_v2(head: &[u8; 16], payload: &[u8]) -> Result<ProxyHeader, ProxyPro
             }
             // Unix socket paths cannot be expressed as SocketAddr: treat like
             // UNSPEC, as the spec allows.
-            None
+            (None, Some(216))
         }
         _ => return Err(Malformed("v2 address family is not UNSPEC, INET, INET6 or UNIX")),
     };
-    Ok(ProxyHeader { version: v2, addresses })
+    // UNSPEC has no defined address length, so no defined TLV start.
+    let tlvs = match tlv_start {
+        Some(start) => parse_tlvs(head, payload, start)?,
+        None => Vec::new(),
+    };
+    Ok(ProxyHeader { version: v2, addresses, tlvs })
+}
+
+/// The TLVs of `payload` from `start` on; checks a CRC32C TLV against the
+/// whole header.
+fn parse_tlvs(head: &[u8; 16], payload: &[u8], start: usize) -> Result<Vec<Tlv>, ProxyProtocolError> {
+    use ProxyProtocolError::Malformed;
+    let mut tlvs = Vec::new();
+    let mut rest = payload.get(start..).unwrap_or_default();
+    let mut offset = start;
+    while !rest.is_empty() {
+        let [kind, hi, lo, ..] = *rest else {
+            return Err(Malformed("v2 TLV header cut short"));
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let value = rest.get(3..3 + len).ok_or(Malformed("v2 TLV runs past the header"))?;
+        if kind == PP2_TYPE_CRC32C {
+            let expected: [u8; 4] =
+                value.try_into().map_err(|_| Malformed("v2 CRC32C TLV is not 4 bytes"))?;
+            // The checksum covers the whole header with its own field zeroed.
+            let field = offset + 3..offset + 7;
+            let bytes = head.iter().copied().chain(payload.iter().enumerate().map(|(i, &b)| {
+                if field.contains(&i) {
+                    0
+                } else {
+                    b
+                }
+            }));
+            if crc32c(bytes) != u32::from_be_bytes(expected) {
+                return Err(Malformed("v2 CRC32C mismatch"));
+            }
+        }
+        tlvs.push(Tlv { kind, value: value.to_vec() });
+        rest = &rest[3 + len..];
+        offset += 3 + len;
+    }
+    Ok(tlvs)
+}
+
+/// CRC-32C (Castagnoli), bit by bit: headers are small and this runs once
+/// per connection at most.
+fn crc32c(bytes: impl Iterator<Item = u8>) -> u32 {
+    let mut crc = !0u32;
+    for b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+        }
+    }
+    !crc
 }
 
 #[cfg(test)]

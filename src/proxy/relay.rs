@@ -16,40 +16,84 @@
 //!   `timeout server` (HAProxy: once the stream is a tunnel). Without it the
 //!   smaller of the two applies, since in a relay every byte read on one side
 //!   is activity on the other side too;
+//! * half-closed connections: `timeout client-fin`/`server-fin`, when set,
+//!   replace the other timeouts once one direction has ended;
 //! * an error on either side aborts both directions (HAProxy closes both);
 //! * `option nolinger`: both sockets are closed with SO_LINGER 0 (RST).
 //!
 //! Byte counters are `Arc<AtomicU64>`s from the caller, updated as data moves,
 //! so stats pages see long-lived tunnels grow.
+//!
+//! Client bytes the engine already pulled into user space (tcp-request content
+//! inspection) go in [`RelayOptions::client_preamble`]; peeking instead
+//! (`TcpStream::peek`) avoids the copy altogether.
 
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::conf::haproxy::model::Proxy;
 
 /// How to run one relay.
 #[derive(Debug, Clone, Default)]
 pub struct RelayOptions {
     pub client_timeout: Option<Duration>,
     pub server_timeout: Option<Duration>,
-    /// `timeout tunnel`: when set, the only idle timeout.
+    /// `timeout tunnel`: when set, the only idle timeout while both
+    /// directions are open.
     pub tunnel_timeout: Option<Duration>,
+    /// `timeout client-fin` / `timeout server-fin`: once one direction has
+    /// ended (half-closed connection), the smaller of those set replaces the
+    /// other timeouts, `timeout tunnel` included (HAProxy: avoids piling up
+    /// FIN_WAIT connections from clients that vanish).
+    pub client_fin_timeout: Option<Duration>,
+    pub server_fin_timeout: Option<Duration>,
     /// `option nolinger`: reset instead of a graceful close.
     pub nolinger: bool,
     /// Incremented by every byte read from the client.
     pub bytes_from_client: Arc<AtomicU64>,
     /// Incremented by every byte read from the server.
     pub bytes_from_server: Arc<AtomicU64>,
+    /// Client bytes the engine already read (e.g. buffered while evaluating
+    /// `tcp-request content` rules): sent to the server before anything else
+    /// and counted in `bytes_from_client`.
+    pub client_preamble: bytes::Bytes,
 }
 
 impl RelayOptions {
+    /// The timeouts HAProxy applies to a session from `frontend` to
+    /// `backend` (the same proxy for a `listen`): `client`, `client-fin` from
+    /// the frontend; `server`, `server-fin`, `tunnel` from the backend;
+    /// `option nolinger` from either. Counters start at zero.
+    pub fn for_proxies(frontend: &Proxy, backend: &Proxy) -> Self {
+        RelayOptions {
+            client_timeout: frontend.timeouts.client,
+            server_timeout: backend.timeouts.server,
+            tunnel_timeout: backend.timeouts.tunnel,
+            client_fin_timeout: frontend.timeouts.client_fin,
+            server_fin_timeout: backend.timeouts.server_fin,
+            nolinger: frontend.options.nolinger || backend.options.nolinger,
+            ..RelayOptions::default()
+        }
+    }
+
     /// The idle limit in force and what to report when it expires.
-    fn idle_limit(&self) -> Option<(Duration, RelayEnd)> {
+    fn idle_limit(&self, half_closed: bool) -> Option<(Duration, RelayEnd)> {
+        if half_closed {
+            match (self.client_fin_timeout, self.server_fin_timeout) {
+                (Some(c), Some(s)) if s < c => return Some((s, RelayEnd::ServerTimeout)),
+                (Some(c), _) => return Some((c, RelayEnd::ClientTimeout)),
+                (None, Some(s)) => return Some((s, RelayEnd::ServerTimeout)),
+                (None, None) => {}
+            }
+        }
         if let Some(t) = self.tunnel_timeout {
             return Some((t, RelayEnd::TunnelTimeout));
         }
@@ -113,11 +157,20 @@ type SideError = (Side, io::Error);
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
+    /// One direction has ended: the `*-fin` timeouts apply.
+    half_closed: AtomicBool,
+    /// Wakes the watchdog when `half_closed` changes the limit.
+    changed: Notify,
 }
 
 impl Activity {
     fn new() -> Self {
-        Activity { start: Instant::now(), last_ms: AtomicU64::new(0) }
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            half_closed: AtomicBool::new(false),
+            changed: Notify::new(),
+        }
     }
 
     fn touch(&self) {
@@ -125,15 +178,33 @@ impl Activity {
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// Resolves when nothing moved for `limit`.
-    async fn idle(&self, limit: Duration) {
+    fn set_half_closed(&self) {
+        if !self.half_closed.swap(true, Ordering::Relaxed) {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves, with the matching end, when nothing moved for the limit in
+    /// force; never when no timeout applies.
+    async fn expired(&self, opts: &RelayOptions) -> RelayEnd {
         loop {
+            let half_closed = self.half_closed.load(Ordering::Relaxed);
+            let Some((limit, end)) = opts.idle_limit(half_closed) else {
+                if half_closed {
+                    return std::future::pending().await;
+                }
+                self.changed.notified().await;
+                continue;
+            };
             let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
             let deadline = last + limit;
             if Instant::now() >= deadline {
-                return;
+                return end;
             }
-            tokio::time::sleep_until(deadline.into()).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = self.changed.notified(), if !half_closed => {}
+            }
         }
     }
 }
@@ -143,15 +214,7 @@ async fn run<F>(both: F, activity: &Activity, opts: &RelayOptions) -> RelayEnd
 where
     F: std::future::Future<Output = Result<((), ()), SideError>>,
 {
-    let watchdog = async {
-        match opts.idle_limit() {
-            Some((limit, end)) => {
-                activity.idle(limit).await;
-                end
-            }
-            None => std::future::pending().await,
-        }
-    };
+    let watchdog = activity.expired(opts);
     tokio::select! {
         res = both => match res {
             Ok(_) => RelayEnd::Closed,
@@ -214,13 +277,17 @@ pub async fn relay_tcp(client: TcpStream, server: TcpStream, opts: RelayOptions)
         }
     }
     let activity = Activity::new();
-    let c2s = splice_direction(
-        (&client, Side::Client),
-        (&server, Side::Server),
-        (&c2s_r, &c2s_w),
-        &opts.bytes_from_client,
-        &activity,
-    );
+    let c2s = async {
+        write_preamble(&server, &opts.client_preamble, &opts.bytes_from_client, &activity).await?;
+        splice_direction(
+            (&client, Side::Client),
+            (&server, Side::Server),
+            (&c2s_r, &c2s_w),
+            &opts.bytes_from_client,
+            &activity,
+        )
+        .await
+    };
     let s2c = splice_direction(
         (&server, Side::Server),
         (&client, Side::Client),
@@ -245,6 +312,29 @@ fn splice(from: impl AsFd, to: impl AsFd, len: usize) -> io::Result<usize> {
 
 /// One direction: socket -> pipe -> socket, until EOF on `src`, then
 /// shutdown(SHUT_WR) on `dst`.
+/// Sends `preamble` on `server` before the relay proper starts.
+async fn write_preamble(
+    server: &TcpStream,
+    preamble: &[u8],
+    counter: &AtomicU64,
+    activity: &Activity,
+) -> Result<(), SideError> {
+    let mut rest = preamble;
+    while !rest.is_empty() {
+        server.writable().await.map_err(|e| (Side::Server, e))?;
+        match server.try_write(rest) {
+            Ok(n) => {
+                rest = &rest[n..];
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+                activity.touch();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err((Side::Server, e)),
+        }
+    }
+    Ok(())
+}
+
 async fn splice_direction(
     (src, src_side): (&TcpStream, Side),
     (dst, dst_side): (&TcpStream, Side),
@@ -276,7 +366,11 @@ async fn splice_direction(
             }
         }
     }
-    shutdown_write(dst).map_err(|e| (dst_side, e))
+    shutdown_write(dst).map_err(|e| (dst_side, e))?;
+    // The FIN is activity too: the fin timeout counts from it.
+    activity.touch();
+    activity.set_half_closed();
+    Ok(())
 }
 
 // ------------------------------------------------------------------ generic
@@ -296,8 +390,17 @@ where
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(server);
     let activity = Activity::new();
-    let c2s =
-        copy_direction((&mut cr, Side::Client), (&mut sw, Side::Server), &opts.bytes_from_client, &activity);
+    let c2s = async {
+        if !opts.client_preamble.is_empty() {
+            let p = &opts.client_preamble;
+            sw.write_all(p).await.map_err(|e| (Side::Server, e))?;
+            sw.flush().await.map_err(|e| (Side::Server, e))?;
+            opts.bytes_from_client.fetch_add(p.len() as u64, Ordering::Relaxed);
+            activity.touch();
+        }
+        copy_direction((&mut cr, Side::Client), (&mut sw, Side::Server), &opts.bytes_from_client, &activity)
+            .await
+    };
     let s2c =
         copy_direction((&mut sr, Side::Server), (&mut cw, Side::Client), &opts.bytes_from_server, &activity);
     let end = run(async { tokio::try_join!(c2s, s2c) }, &activity, &opts).await;
@@ -328,9 +431,13 @@ where
         activity.touch();
     }
     match dst.shutdown().await {
-        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err((dst_side, e)),
-        _ => Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => return Err((dst_side, e)),
+        _ => {}
     }
+    // The FIN is activity too: the fin timeout counts from it.
+    activity.touch();
+    activity.set_half_closed();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
-//! Test helpers that run the real reference peers (HAProxy, nginx) on loopback.
+//! Test helpers that run the real reference peers (HAProxy) on loopback.
 //! Tests that need a peer skip (with a message) when its binary is missing, so
 //! `cargo test` still runs on a developer machine without the Debian packages.
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (racy by nature: the port is released before use).
@@ -14,11 +14,6 @@ pub fn free_port() -> u16 {
 
 pub fn haproxy_bin() -> Option<PathBuf> {
     ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"].iter().map(PathBuf::from).find(|p| p.exists())
-}
-
-#[allow(dead_code)] // used by the TLS interop tests
-pub fn nginx_bin() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].iter().map(PathBuf::from).find(|p| p.exists())
 }
 
 /// A child process killed when dropped.
@@ -44,40 +39,17 @@ impl Peer {
     }
 }
 
-/// Writes `cfg` into `dir/haproxy.cfg`, starts `haproxy -db` on it and waits
-/// until every port in `wait_ports` accepts connections.
+/// Writes `cfg` into `dir/haproxy.cfg`, starts `haproxy -db` on it (output in
+/// `dir/haproxy.stdout` and `dir/haproxy.stderr`) and waits until every port
+/// in `wait_ports` accepts connections.
 pub fn start_haproxy(dir: &Path, cfg: &str, wait_ports: &[u16]) -> Option<Peer> {
     let bin = haproxy_bin()?;
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, cfg).ok()?;
     let stderr_path = dir.join("haproxy.stderr");
     let err = std::fs::File::create(&stderr_path).ok()?;
-    let child =
-        Command::new(bin).arg("-db").arg("-f").arg(&path).stdout(Stdio::null()).stderr(err).spawn().ok()?;
-    let peer = Peer { child, stderr_path };
-    wait_listening(&peer, wait_ports)?;
-    Some(peer)
-}
-
-/// Starts nginx in the foreground with `conf` as its whole configuration.
-#[allow(dead_code)]
-pub fn start_nginx(dir: &Path, conf: &str, wait_ports: &[u16]) -> Option<Peer> {
-    let bin = nginx_bin()?;
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).ok()?;
-    let stderr_path = dir.join("nginx.stderr");
-    let err = std::fs::File::create(&stderr_path).ok()?;
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&path)
-        .arg("-g")
-        .arg("daemon off;")
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .ok()?;
+    let out = std::fs::File::create(dir.join("haproxy.stdout")).ok()?;
+    let child = Command::new(bin).arg("-db").arg("-f").arg(&path).stdout(out).stderr(err).spawn().ok()?;
     let peer = Peer { child, stderr_path };
     wait_listening(&peer, wait_ports)?;
     Some(peer)
@@ -99,4 +71,39 @@ fn wait_listening(peer: &Peer, ports: &[u16]) -> Option<()> {
         }
     }
     Some(())
+}
+
+/// A proxy section with nothing set, for tests that need a `Proxy` (the
+/// parser is not used by these modules' tests).
+pub fn proxy(name: &str) -> crate::conf::haproxy::model::Proxy {
+    use crate::conf::haproxy::model::{Mode, Proxy};
+    Proxy {
+        name: name.into(),
+        line: 1,
+        cap: Default::default(),
+        mode: Mode::Tcp,
+        logs: Vec::new(),
+        options: Default::default(),
+        timeouts: Default::default(),
+        errorfiles: Default::default(),
+        errorfile_lines: Default::default(),
+        binds: Vec::new(),
+        maxconn: None,
+        default_backend: None,
+        use_backends: Vec::new(),
+        http_request: Vec::new(),
+        http_response: Vec::new(),
+        tcp_request: Vec::new(),
+        inspect_delay: None,
+        monitor_uri: None,
+        balance: Default::default(),
+        servers: Vec::new(),
+        retries: 3,
+        retry_on: Default::default(),
+        health: Default::default(),
+        cookie: None,
+        http_reuse: Default::default(),
+        stats: None,
+        fullconn: None,
+    }
 }

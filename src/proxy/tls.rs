@@ -2,8 +2,10 @@
 //! OpenSSL.
 //!
 //! * [`server_config`] terminates TLS on a `bind … ssl crt …` line: every `crt`
-//!   (a PEM bundle, or a directory of them), certificate selection by SNI,
-//!   ALPN, protocol versions, cipher suites, client certificates.
+//!   (a PEM bundle, or a directory of them; a `<crt>.key` sibling when the
+//!   bundle has no key; a `<crt>.ocsp` sibling is stapled), certificate
+//!   selection by SNI, ALPN, protocol versions, cipher suites, client
+//!   certificates, session resumption (cache + tickets).
 //! * [`client_config`] and [`server_name_for`] originate TLS toward a
 //!   `server … ssl` line.
 //!

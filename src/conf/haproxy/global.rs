@@ -324,9 +324,10 @@ pub(super) fn parse_log(args: &[String], line: usize) -> Result<LogLine, String>
                     "raw" => LogFormat::Raw,
                     "short" => LogFormat::Short,
                     "rfc3164" => LogFormat::Rfc3164,
-                    "rfc5424" | "iso" | "local" | "timed" | "priority" => {
+                    "rfc5424" => LogFormat::Rfc5424,
+                    "iso" | "local" | "timed" | "priority" => {
                         return Err(format!(
-                            "log format '{value}' is not supported (use raw, short or rfc3164)"
+                            "log format '{value}' is not supported (use raw, short, rfc3164 or rfc5424)"
                         ))
                     }
                     _ => return Err(format!("unknown log format '{value}'")),

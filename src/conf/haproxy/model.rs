@@ -113,7 +113,7 @@ pub struct LogTarget {
     pub facility: Facility,
     /// Most verbose level sent (`info` when not given).
     pub max_level: Level,
-    /// `format raw|short|rfc3164` (`rfc3164` when not given).
+    /// `format rfc3164|rfc5424|short|raw` (`rfc3164` when not given).
     pub format: LogFormat,
     /// `len N`: longest line sent, in bytes (HAProxy's default is 1024).
     pub max_len: Option<usize>,
@@ -126,8 +126,10 @@ pub enum LogFormat {
     /// `<PRI>Mmm dd hh:mm:ss tag[pid]: message`.
     #[default]
     Rfc3164,
-    /// `<PRI>message`.
+    /// `<LEVEL>message`: severity only, no facility (sd-daemon style).
     Short,
+    /// `<PRI>1 2026-11-21T10:12:13.123456+00:00 - tag pid - - message`.
+    Rfc5424,
     /// The message alone.
     Raw,
 }

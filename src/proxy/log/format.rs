@@ -18,6 +18,34 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use super::time;
+use crate::conf::haproxy::model::{Mode, Proxy};
+
+/// Which line a proxy logs per session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStyle {
+    /// `option httplog`: [`format_httplog`] at the end of each request.
+    Http,
+    /// `option httplog clf`: [`format_httplog_clf`].
+    HttpClf,
+    /// `option tcplog`: [`format_tcplog`] at the end of the session.
+    Tcp,
+    /// Neither: [`format_connect`] when the connection is accepted.
+    Connect,
+}
+
+impl LogStyle {
+    /// The style HAProxy uses for `proxy`. `option httplog` on a `mode tcp`
+    /// proxy falls back to tcplog, as HAProxy does (with a warning at load).
+    pub fn for_proxy(proxy: &Proxy) -> LogStyle {
+        let o = &proxy.options;
+        match proxy.mode {
+            Mode::Http if o.httplog_clf => LogStyle::HttpClf,
+            Mode::Http if o.httplog => LogStyle::Http,
+            _ if o.tcplog || o.httplog || o.httplog_clf => LogStyle::Tcp,
+            _ => LogStyle::Connect,
+        }
+    }
+}
 
 /// What `option httplog` reports about one HTTP transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +98,41 @@ pub struct HttpLogRecord {
     pub request_line: String,
 }
 
+impl HttpLogRecord {
+    /// A record with nothing reached yet: timers -1, no status, no server
+    /// (`<NOSRV>`), state `----`, request `<BADREQ>`; the engine fills it in
+    /// as the transaction progresses.
+    pub fn new(client: SocketAddr, accept_date: SystemTime, frontend: &str) -> Self {
+        HttpLogRecord {
+            client,
+            accept_date,
+            frontend: frontend.to_string(),
+            frontend_tls: false,
+            backend: frontend.to_string(),
+            server: "<NOSRV>".into(),
+            tr: -1,
+            tw: -1,
+            tc: -1,
+            tr_server: -1,
+            ta: -1,
+            status: 0,
+            bytes_read: 0,
+            captured_request_cookie: None,
+            captured_response_cookie: None,
+            termination_state: *b"----",
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            request_line: "<BADREQ>".into(),
+        }
+    }
+}
+
 /// What `option tcplog` reports about one TCP session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpLogRecord {
@@ -96,6 +159,33 @@ pub struct TcpLogRecord {
     pub redispatched: bool,
     pub srv_queue: u32,
     pub backend_queue: u32,
+}
+
+impl TcpLogRecord {
+    /// A record with nothing reached yet (timers -1, `<NOSRV>`, state `--`).
+    pub fn new(client: SocketAddr, accept_date: SystemTime, frontend: &str) -> Self {
+        TcpLogRecord {
+            client,
+            accept_date,
+            frontend: frontend.to_string(),
+            frontend_tls: false,
+            backend: frontend.to_string(),
+            server: "<NOSRV>".into(),
+            tw: -1,
+            tc: -1,
+            tt: -1,
+            bytes_read: 0,
+            termination_state: *b"--",
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+        }
+    }
 }
 
 /// `IP:PORT` as HAProxy prints addresses: IPv6 without brackets.

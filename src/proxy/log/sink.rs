@@ -5,10 +5,12 @@
 //! * `rfc3164` (the default, for every destination including stdout):
 //!   `<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE\n`, local time, day space-padded,
 //!   no host name;
-//! * `short`: `<PRI>MESSAGE\n`;
+//! * `short`: `<LEVEL>MESSAGE\n` (severity only, no facility: sd-daemon style);
+//! * `rfc5424`: `<PRI>1 2026-11-21T10:12:13.123456+00:00 - TAG PID - - MESSAGE\n`;
 //! * `raw`: `MESSAGE\n`.
 //!
-//! Lines are cut at [`MAX_LINE_LEN`] bytes, HAProxy's default `len`.
+//! Lines are cut at [`MAX_LINE_LEN`] bytes (HAProxy's default `len`), then
+//! get their `\n`.
 //!
 //! Every send is a single non-blocking system call. When the socket buffer is
 //! full (`EAGAIN`), the line is dropped: losing a log line is better than
@@ -25,7 +27,8 @@ use crate::conf::haproxy::model::{Facility, Level, LogDest, LogFormat, LogTarget
 
 use super::time;
 
-/// HAProxy's default maximum log line length (`log … len`), header included.
+/// HAProxy's default maximum log line length (`log … len`), header included,
+/// final `\n` not included.
 pub const MAX_LINE_LEN: usize = 1024;
 
 /// How long to wait before trying again to connect a Unix log socket that was
@@ -76,7 +79,7 @@ impl Logger {
                 facility: t.facility,
                 max_level: t.max_level,
                 format: t.format,
-                max_len: t.max_len.unwrap_or(MAX_LINE_LEN).max(2),
+                max_len: t.max_len.unwrap_or(MAX_LINE_LEN).max(1),
                 dest: Dest::open(&t.dest),
             })
             .collect();
@@ -114,7 +117,7 @@ impl Logger {
     }
 
     /// One complete line, framed for `format` and cut at `max_len` bytes.
-    fn frame(
+    pub(super) fn frame(
         &self,
         format: LogFormat,
         max_len: usize,
@@ -141,12 +144,35 @@ impl Logger {
                 );
             }
             LogFormat::Short => {
-                let _ = write!(line, "<{pri}>");
+                // The severity alone, as systemd/sd-daemon reads it: HAProxy
+                // drops the facility in this format.
+                let _ = write!(line, "<{}>", level as u32);
+            }
+            LogFormat::Rfc5424 => {
+                // No host name: HAProxy sends `-` unless `log-send-hostname`.
+                let tm = time::local(now);
+                let off = tm.utc_offset.abs();
+                let _ = write!(
+                    line,
+                    "<{pri}>1 {:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02} - {} {} - - ",
+                    tm.year,
+                    tm.month + 1,
+                    tm.day,
+                    tm.hour,
+                    tm.min,
+                    tm.sec,
+                    tm.micros,
+                    if tm.utc_offset < 0 { '-' } else { '+' },
+                    off / 3600,
+                    off % 3600 / 60,
+                    self.tag,
+                    self.pid
+                );
             }
             LogFormat::Raw => {}
         }
         line.extend_from_slice(msg.as_bytes());
-        line.truncate(max_len - 1);
+        line.truncate(max_len);
         line.push(b'\n');
         line
     }

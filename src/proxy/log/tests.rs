@@ -183,11 +183,11 @@ fn udp_framing_levels_and_facilities() {
         1,
     );
     logger.log(Level::Debug, None, "m");
-    assert_eq!(recv(&s).as_deref(), Some("<191>m\n"));
+    assert_eq!(recv(&s).as_deref(), Some("<7>m\n"));
     assert_eq!(recv(&s).as_deref(), Some("m\n"));
     logger.log(Level::Info, None, &"x".repeat(5000));
     let long = recv(&s).expect("long");
-    assert_eq!(long.len(), MAX_LINE_LEN);
+    assert_eq!(long.len(), MAX_LINE_LEN + 1);
     assert!(long.ends_with("x\n"));
 }
 
@@ -390,4 +390,127 @@ async fn interop_with_haproxy_logs() {
     let ours = our_datagram(&format_connect(client, local, "plain", false), pid);
     let re = pattern(&ours, &[], &[]);
     assert!(re.is_match(&theirs), "connect line differs:\n theirs {theirs:?}\n ours   {ours:?}");
+}
+
+/// `log stdout` (default format: rfc3164, like syslog) and
+/// `log stdout format raw` as HAProxy writes them, against our framing.
+#[tokio::test]
+async fn stdout_formats_match_haproxy() {
+    if testpeers::haproxy_bin().is_none() {
+        eprintln!("haproxy not installed: skipping");
+        return;
+    }
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let be = backend.local_addr().expect("addr");
+    let port = testpeers::free_port();
+    let cfg = format!(
+        "global\n  log stdout local0\n  log stdout format raw local1\n  log stdout format short local2\n\
+         \x20 log stdout format rfc5424 local3\n\
+         defaults\n  log global\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend plain\n  bind 127.0.0.1:{port}\n  default_backend b\n\
+         backend b\n  server s {be}\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let haproxy = testpeers::start_haproxy(dir.path(), &cfg, &[port]).expect("haproxy did not start");
+    let c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let msg =
+        format_connect(c.local_addr().expect("local"), sa(&format!("127.0.0.1:{port}")), "plain", false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut lines: Vec<String> = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let out = std::fs::read_to_string(dir.path().join("haproxy.stdout")).unwrap_or_default();
+        lines = out.lines().filter(|l| l.ends_with(&msg)).map(|l| format!("{l}\n")).collect();
+        if lines.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logger = Logger::new(&[], "haproxy", haproxy.pid());
+    let frame = |format, facility| {
+        String::from_utf8(logger.frame(format, MAX_LINE_LEN, facility, Level::Info, SystemTime::now(), &msg))
+            .expect("utf8")
+    };
+    let syslog = frame(LogFormat::Rfc3164, Facility::Local0);
+    let re = pattern(&syslog, &[], &[]);
+    assert!(lines.iter().any(|l| re.is_match(l)), "no rfc3164 line like {syslog:?} in {lines:?}");
+    let raw = frame(LogFormat::Raw, Facility::Local1);
+    assert!(lines.contains(&raw), "no raw line {raw:?} in {lines:?}");
+    let short = frame(LogFormat::Short, Facility::Local2);
+    assert!(lines.contains(&short), "no short line {short:?} in {lines:?}");
+    let rfc5424 = frame(LogFormat::Rfc5424, Facility::Local3);
+    let ts = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d").expect("re");
+    let template = ts.replace(&rfc5424, "TIMESTAMP");
+    let re = regex::Regex::new(&format!("^{}$", regex::escape(&template).replace("TIMESTAMP", ts.as_str())))
+        .expect("re");
+    assert!(template.contains("TIMESTAMP"), "{rfc5424:?}");
+    assert!(lines.iter().any(|l| re.is_match(l)), "no rfc5424 line like {rfc5424:?} in {lines:?}");
+}
+
+#[test]
+fn style_per_proxy_and_fresh_records() {
+    use crate::conf::haproxy::model::Mode;
+    let style = |mode, httplog, clf, tcplog| {
+        let mut p = testpeers::proxy("p");
+        p.mode = mode;
+        (p.options.httplog, p.options.httplog_clf, p.options.tcplog) = (httplog, clf, tcplog);
+        LogStyle::for_proxy(&p)
+    };
+    assert_eq!(style(Mode::Http, true, false, false), LogStyle::Http);
+    assert_eq!(style(Mode::Http, true, true, false), LogStyle::HttpClf);
+    assert_eq!(style(Mode::Tcp, true, false, false), LogStyle::Tcp); // HAProxy's fallback
+    assert_eq!(style(Mode::Tcp, false, false, true), LogStyle::Tcp);
+    assert_eq!(style(Mode::Http, false, false, false), LogStyle::Connect);
+    let r = HttpLogRecord::new(sa("10.0.0.1:1234"), when(), "www");
+    let line = format_httplog(&r);
+    assert!(
+        line.ends_with(" www www/<NOSRV> -1/-1/-1/-1/-1 -1 0 - - ---- 0/0/0/0/0 0/0 \"<BADREQ>\""),
+        "{line}"
+    );
+    let t = TcpLogRecord::new(sa("10.0.0.1:1234"), when(), "db");
+    assert!(format_tcplog(&t).ends_with(" db db/<NOSRV> -1/-1/-1 0 -- 0/0/0/0/0 0/0"));
+}
+
+#[test]
+fn logger_is_shareable_across_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Logger>();
+}
+
+/// Lines captured from HAProxy 2.6 (IPv6 client, TLS frontend, refused
+/// server with retries, bad request), dates swapped for the record's.
+#[test]
+fn matches_captured_haproxy_lines() {
+    let d = local_date(when());
+    let mut r = HttpLogRecord::new(sa("[::1]:58926"), when(), "www");
+    (r.backend, r.server) = ("app".into(), "web1".into());
+    (r.tr, r.tw, r.tc, r.tr_server, r.ta) = (0, 0, -1, -1, 3007);
+    (r.status, r.bytes_read, r.termination_state) = (503, 217, *b"SC--");
+    (r.actconn, r.feconn, r.retries) = (1, 1, 3);
+    r.request_line = "GET /v6 HTTP/1.1".into();
+    assert_eq!(
+        format_httplog(&r),
+        format!(
+            "::1:58926 [{d}] www app/web1 0/0/-1/-1/3007 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET /v6 HTTP/1.1\""
+        )
+    );
+    r.client = sa("127.0.0.1:56586");
+    r.frontend_tls = true;
+    r.ta = 3005;
+    r.request_line = "GET /tls HTTP/1.1".into();
+    assert_eq!(
+        format_httplog(&r),
+        format!(
+            "127.0.0.1:56586 [{d}] www~ app/web1 0/0/-1/-1/3005 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET /tls HTTP/1.1\""
+        )
+    );
+    let mut bad = HttpLogRecord::new(sa("[::1]:55578"), when(), "www");
+    (bad.ta, bad.status, bad.termination_state, bad.actconn, bad.feconn) = (0, 400, *b"CR--", 1, 1);
+    assert_eq!(
+        format_httplog(&bad),
+        format!("::1:55578 [{d}] www www/<NOSRV> -1/-1/-1/-1/0 400 0 - - CR-- 1/1/0/0/0 0/0 \"<BADREQ>\"")
+    );
+    assert_eq!(
+        format_connect(sa("[::1]:39398"), sa("[::1]:51584"), "plain6", false),
+        "Connect from ::1:39398 to ::1:51584 (plain6/TCP)"
+    );
 }

@@ -17,6 +17,9 @@ pub(super) struct Tm {
     pub min: u32,
     pub sec: u32,
     pub millis: u32,
+    pub micros: u32,
+    /// Offset from UTC in seconds (0 for GMT).
+    pub utc_offset: i64,
 }
 
 impl Tm {
@@ -28,10 +31,12 @@ impl Tm {
 fn split(t: SystemTime) -> (libc::time_t, u32) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX);
-    (secs, d.subsec_millis())
+    (secs, d.subsec_micros())
 }
 
-fn from_libc(tm: &libc::tm, millis: u32) -> Tm {
+// `tm_gmtoff` is a C long: i64 here, i32 on 32-bit targets.
+#[allow(clippy::useless_conversion)]
+fn from_libc(tm: &libc::tm, micros: u32) -> Tm {
     let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
     Tm {
         year: tm.tm_year + 1900,
@@ -40,12 +45,14 @@ fn from_libc(tm: &libc::tm, millis: u32) -> Tm {
         hour: u(tm.tm_hour),
         min: u(tm.tm_min),
         sec: u(tm.tm_sec),
-        millis,
+        millis: micros / 1000,
+        micros,
+        utc_offset: i64::from(tm.tm_gmtoff),
     }
 }
 
 pub(super) fn local(t: SystemTime) -> Tm {
-    let (secs, millis) = split(t);
+    let (secs, micros) = split(t);
     // SAFETY: localtime_r only writes into the `tm` we own; a zeroed libc::tm
     // is a valid value (integers and a null zone pointer).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -53,15 +60,15 @@ pub(super) fn local(t: SystemTime) -> Tm {
     if !ok {
         return gmt(t);
     }
-    from_libc(&tm, millis)
+    from_libc(&tm, micros)
 }
 
 pub(super) fn gmt(t: SystemTime) -> Tm {
-    let (secs, millis) = split(t);
+    let (secs, micros) = split(t);
     // SAFETY: as above, gmtime_r writes only into our `tm`.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     unsafe { libc::gmtime_r(&secs, &mut tm) };
-    from_libc(&tm, millis)
+    from_libc(&tm, micros)
 }
 
 #[cfg(test)]
@@ -75,6 +82,7 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_255_933_123);
         let tm = gmt(t);
         assert_eq!((tm.year, tm.month_name(), tm.day), (2026, "Nov", 21));
-        assert_eq!((tm.hour, tm.min, tm.sec, tm.millis), (10, 12, 13, 123));
+        assert_eq!((tm.hour, tm.min, tm.sec, tm.millis, tm.micros), (10, 12, 13, 123, 123_000));
+        assert_eq!(tm.utc_offset, 0);
     }
 }

@@ -99,8 +99,39 @@ async fn v2_tlvs_are_skipped() {
     h[14..16].copy_from_slice(&len.to_be_bytes());
     h.extend_from_slice(b"payload");
     let (res, rest) = read_from(&h).await;
-    assert_eq!(res.expect("tlvs").addresses.map(|a| a.destination), Some(sa("10.0.0.2:443")));
+    let hdr = res.expect("tlvs");
+    assert_eq!(hdr.addresses.map(|a| a.destination), Some(sa("10.0.0.2:443")));
+    assert_eq!(hdr.tlv(PP2_TYPE_ALPN), Some(b"h2".as_slice()));
+    assert_eq!(hdr.tlvs.len(), 2);
     assert_eq!(rest, b"payload");
+}
+
+#[test]
+fn crc32c_check_value_and_tlv_bounds() {
+    assert_eq!(crc32c(b"123456789".iter().copied()), 0xe306_9283);
+    let base = encode_v2(sa("10.0.0.1:1"), sa("10.0.0.2:2"));
+    let with = |tlvs: &[u8]| {
+        let mut h = base.clone();
+        h.extend_from_slice(tlvs);
+        let len = (h.len() - 16) as u16;
+        h[14..16].copy_from_slice(&len.to_be_bytes());
+        let head: [u8; 16] = h[..16].try_into().expect("16");
+        (head, h[16..].to_vec())
+    };
+    // A CRC32C TLV computed over the header with the field zeroed.
+    let (head, mut payload) = with(&[0x03, 0x00, 0x04, 0, 0, 0, 0]);
+    let crc = crc32c(head.iter().chain(payload.iter()).copied());
+    payload[12 + 3..12 + 7].copy_from_slice(&crc.to_be_bytes());
+    assert!(parse_v2(&head, &payload).is_ok());
+    payload[16] ^= 1;
+    assert!(parse_v2(&head, &payload).is_err(), "bad CRC accepted");
+    // TLV running past the end, or cut inside its own header.
+    let (head, payload) = with(&[0x05, 0x00, 0x09, b'x']);
+    assert!(parse_v2(&head, &payload).is_err());
+    let (head, payload) = with(&[0x05, 0x00]);
+    assert!(parse_v2(&head, &payload).is_err());
+    let (head, payload) = with(&[0x02, 0x00, 0x05, b'a', b'.', b'c', b'o', b'm']);
+    assert_eq!(parse_v2(&head, &payload).expect("authority").authority(), Some("a.com"));
 }
 
 #[tokio::test]
@@ -185,16 +216,19 @@ async fn interop_with_haproxy() {
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let target = listener.local_addr().expect("addr").port();
-    let [p1, p2, p3] = [testpeers::free_port(), testpeers::free_port(), testpeers::free_port()];
+    let [p1, p2, p3, p4] =
+        [testpeers::free_port(), testpeers::free_port(), testpeers::free_port(), testpeers::free_port()];
     let cfg = format!(
         "global\n  maxconn 100\n\
          defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
          listen v1\n  bind 127.0.0.1:{p1}\n  server s 127.0.0.1:{target} send-proxy\n\
          listen v2\n  bind 127.0.0.1:{p2}\n  server s 127.0.0.1:{target} send-proxy-v2\n\
-         listen acc\n  bind 127.0.0.1:{p3} accept-proxy\n  server s 127.0.0.1:{target} send-proxy-v2\n"
+         listen acc\n  bind 127.0.0.1:{p3} accept-proxy\n  server s 127.0.0.1:{target} send-proxy-v2\n\
+         listen tlv\n  bind 127.0.0.1:{p4}\n  unique-id-format lanai-%ci-%cp\n\
+         \x20 server s 127.0.0.1:{target} send-proxy-v2 proxy-v2-options crc32c,unique-id\n"
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(_haproxy) = testpeers::start_haproxy(dir.path(), &cfg, &[p1, p2, p3]) else {
+    let Some(_haproxy) = testpeers::start_haproxy(dir.path(), &cfg, &[p1, p2, p3, p4]) else {
         panic!("haproxy did not start");
     };
     // The readiness probes connected to each port; HAProxy may have opened
@@ -224,6 +258,15 @@ async fn interop_with_haproxy() {
         assert_eq!(h.addresses.map(|a| a.destination), Some(sa(&format!("127.0.0.1:{port}"))));
     }
 
+    // HAProxy's CRC32C and unique-id TLVs: the checksum verifies, the id is ours.
+    let mut c = TcpStream::connect(("127.0.0.1", p4)).await.expect("connect");
+    c.write_all(b"ping").await.expect("write");
+    let me = c.local_addr().expect("local");
+    let h = expect_header(&listener, me).await;
+    assert!(h.tlv(PP2_TYPE_CRC32C).is_some(), "{h:?}");
+    let want = format!("lanai-{}-{}", me.ip(), me.port());
+    assert_eq!(h.unique_id(), Some(want.as_bytes()), "{h:?}");
+
     let claimed = [
         (sa("203.0.113.7:4242"), sa("198.51.100.1:443")),
         (sa("[2001:db8::7]:4243"), sa("[2001:db8::1]:443")),
@@ -236,6 +279,64 @@ async fn interop_with_haproxy() {
             c.write_all(&bytes).await.expect("write");
             let h = expect_header(&listener, src).await;
             assert_eq!(h.addresses.map(|a| a.destination), Some(dst));
+        }
+    }
+}
+
+#[tokio::test]
+async fn tcp_fast_path_and_split_headers() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let src = sa("[2001:db8::9]:1234");
+    let dst = sa("[2001:db8::1]:443");
+    for version in [ProxyProtocolVersion::V1, ProxyProtocolVersion::V2] {
+        for split in [false, true] {
+            let header = encode(version, src, dst);
+            let (c, a) = tokio::join!(TcpStream::connect(addr), l.accept());
+            let (mut c, mut server) = (c.expect("connect"), a.expect("accept").0);
+            let writer = tokio::spawn(async move {
+                if split {
+                    // Header in two segments: the peek sees an incomplete one.
+                    c.write_all(&header[..9]).await.expect("w1");
+                    c.flush().await.expect("flush");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    c.write_all(&header[9..]).await.expect("w2");
+                } else {
+                    c.write_all(&header).await.expect("w");
+                }
+                c.write_all(b"payload").await.expect("w3");
+                c
+            });
+            let h = read_header_tcp(&mut server, T).await.expect("header");
+            assert_eq!(h.addresses, Some(ProxyAddresses { source: src, destination: dst }));
+            let mut rest = [0u8; 7];
+            server.read_exact(&mut rest).await.expect("payload");
+            assert_eq!(&rest, b"payload", "{version:?} split={split}");
+            let _c = writer.await.expect("writer");
+        }
+    }
+    // Garbage is refused on the fast path too.
+    let (c, a) = tokio::join!(TcpStream::connect(addr), l.accept());
+    let (mut c, mut server) = (c.expect("connect"), a.expect("accept").0);
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").await.expect("w");
+    assert!(matches!(read_header_tcp(&mut server, T).await, Err(ProxyProtocolError::NotProxy)));
+}
+
+#[test]
+fn complete_len_on_random_prefixes() {
+    let mut rng = rand::rng();
+    let full = encode_v2(sa("1.2.3.4:5"), sa("6.7.8.9:10"));
+    for cut in 1..full.len() {
+        assert!(matches!(complete_len(&full[..cut]), Ok(None)), "cut {cut}");
+    }
+    assert_eq!(complete_len(&full).ok().flatten(), Some(full.len()));
+    for _ in 0..10_000 {
+        let mut buf = vec![0u8; rng.random_range(1..300)];
+        rng.fill_bytes(&mut buf);
+        buf[0] = if rng.random() { b'P' } else { b'\r' };
+        if let Ok(Some(len)) = complete_len(&buf) {
+            assert!(len <= buf.len());
+            let _ = parse_complete(&buf[..len]);
         }
     }
 }

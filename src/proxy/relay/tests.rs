@@ -210,3 +210,83 @@ async fn reset_by_server_aborts_with_server_error() {
     let mut buf = [0u8; 8];
     assert_eq!(client.read(&mut buf).await.unwrap_or(0), 0);
 }
+
+#[tokio::test]
+async fn fin_timeout_applies_once_half_closed() {
+    let ((mut client, proxy_c), (proxy_s, mut backend)) = pairs().await;
+    let opts = RelayOptions {
+        tunnel_timeout: Some(Duration::from_secs(30)),
+        client_fin_timeout: Some(Duration::from_millis(300)),
+        ..RelayOptions::default()
+    };
+    let relay = tokio::spawn(relay_tcp(proxy_c, proxy_s, opts));
+    // Both directions open: the 30 s tunnel timeout is in force.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!relay.is_finished());
+    // The client half-closes and the server never answers: client-fin ends it.
+    client.shutdown().await.expect("shutdown");
+    let mut buf = [0u8; 1];
+    assert_eq!(backend.read(&mut buf).await.expect("eof"), 0);
+    let started = Instant::now();
+    let stats = tokio::time::timeout(Duration::from_secs(5), relay).await.expect("ended").expect("relay");
+    assert_eq!(stats.end, RelayEnd::ClientTimeout);
+    // Counted from the FIN, not from the last data.
+    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn options_from_frontend_and_backend() {
+    let proxy = crate::proxy::testpeers::proxy;
+    let s = Duration::from_secs;
+    let mut fe = proxy("fe");
+    fe.timeouts.client = Some(s(1));
+    fe.timeouts.client_fin = Some(s(2));
+    fe.timeouts.server = Some(s(99)); // a frontend's server timeout is not used
+    let mut be = proxy("be");
+    be.timeouts.server = Some(s(3));
+    be.timeouts.server_fin = Some(s(4));
+    be.timeouts.tunnel = Some(s(5));
+    be.options.nolinger = true;
+    let o = RelayOptions::for_proxies(&fe, &be);
+    assert_eq!(
+        (o.client_timeout, o.client_fin_timeout, o.server_timeout, o.server_fin_timeout, o.tunnel_timeout),
+        (Some(s(1)), Some(s(2)), Some(s(3)), Some(s(4)), Some(s(5)))
+    );
+    assert!(o.nolinger);
+    assert_eq!(o.idle_limit(false), Some((s(5), RelayEnd::TunnelTimeout)));
+    assert_eq!(o.idle_limit(true), Some((s(2), RelayEnd::ClientTimeout)));
+}
+
+/// The engine spawns relays on the multi-threaded runtime.
+#[allow(dead_code)]
+fn relays_are_send(c: TcpStream, s: TcpStream) {
+    fn assert_send<T: Send>(_: &T) {}
+    let f = relay_tcp(c, s, RelayOptions::default());
+    assert_send(&f);
+}
+
+#[tokio::test]
+async fn client_preamble_goes_first() {
+    for kind in [Kind::Splice, Kind::Generic] {
+        let ((mut client, proxy_c), (proxy_s, mut backend)) = pairs().await;
+        let opts = RelayOptions {
+            client_preamble: bytes::Bytes::from_static(b"\x16\x03\x01 hello"),
+            ..RelayOptions::default()
+        };
+        let relay = tokio::spawn(async move {
+            match kind {
+                Kind::Splice => relay_tcp(proxy_c, proxy_s, opts).await,
+                Kind::Generic => relay_generic(proxy_c, proxy_s, opts).await,
+            }
+        });
+        client.write_all(b" world").await.expect("write");
+        client.shutdown().await.expect("shutdown");
+        let mut got = Vec::new();
+        backend.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, b"\x16\x03\x01 hello world", "{kind:?}");
+        drop(backend);
+        let stats = relay.await.expect("relay");
+        assert_eq!(stats.bytes_from_client, 15, "{kind:?}");
+    }
+}

@@ -100,6 +100,20 @@ pub(super) fn load_ca_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>,
     certs(path, &bytes)
 }
 
+/// The OCSP response HAProxy staples for `crt`: the DER file `<crt>.ocsp`,
+/// when there is one (kept fresh by an external updater, as with HAProxy).
+pub(super) fn load_ocsp(crt: &Path) -> Result<Option<Vec<u8>>, TlsError> {
+    let mut sibling = crt.as_os_str().to_owned();
+    sibling.push(".ocsp");
+    let sibling = PathBuf::from(sibling);
+    match std::fs::read(&sibling) {
+        Ok(bytes) if bytes.is_empty() => Ok(None),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(TlsError::Read { path: sibling, source }),
+    }
+}
+
 /// Loads a `ca-file` into a root store.
 pub(super) fn load_roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let bytes = read(path)?;

@@ -11,6 +11,9 @@ use rustls::ServerConfig;
 use super::{der, pem, provider, TlsError};
 use crate::conf::haproxy::model::{BindTls, TlsDefaults, Verify};
 
+/// HAProxy's default `tune.ssl.cachesize`.
+const SESSION_CACHE_SIZE: usize = 20_000;
+
 /// Builds the rustls config for a TLS `bind`. Settings on the bind line win
 /// over `ssl-default-bind-*` (`defaults`), field by field.
 pub fn server_config(bind: &BindTls, defaults: &TlsDefaults) -> Result<Arc<ServerConfig>, TlsError> {
@@ -39,13 +42,18 @@ pub fn server_config(bind: &BindTls, defaults: &TlsDefaults) -> Result<Arc<Serve
     };
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = bind.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    // Resumption as HAProxy offers it: a session cache the size of its
+    // default `tune.ssl.cachesize`, and stateless tickets (keys rotated by
+    // rustls), so reconnecting clients skip the full handshake.
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     Ok(Arc::new(config))
 }
 
 /// Picks the certificate for a ClientHello as HAProxy does: the SNI matched
-/// against the certificates' SAN DNS names and subject CNs, exactly first, then by wildcard
-/// (`*.example.com` covers one label), and the first certificate loaded when
-/// nothing matches or no SNI was sent.
+/// against the certificates' SAN DNS names and subject CNs, exactly first,
+/// then by wildcard (`*.example.com` covers one label), and the first
+/// certificate loaded when nothing matches or no SNI was sent.
 ///
 /// When several certificates match a name (an RSA and an ECDSA one, like
 /// HAProxy's multi-cert bundles), the first one whose key can sign with a
@@ -115,7 +123,8 @@ fn certified_key(
 ) -> Result<(Arc<CertifiedKey>, Vec<String>), TlsError> {
     let bundle = pem::load_bundle(file)?;
     let names = {
-        let leaf = &bundle.chain[0];
+        let leaf =
+            bundle.chain.first().ok_or_else(|| TlsError::NoCertificate { path: file.to_path_buf() })?;
         let ee = webpki::EndEntityCert::try_from(leaf)
             .map_err(|e| TlsError::BadCertificate { path: file.to_path_buf(), reason: format!("{e:?}") })?;
         // HAProxy indexes the subject CNs too, not only the SAN DNS names.
@@ -131,7 +140,8 @@ fn certified_key(
         .key_provider
         .load_private_key(bundle.key)
         .map_err(|e| TlsError::BadKey { path: file.to_path_buf(), reason: e.to_string() })?;
-    let key = CertifiedKey::new(bundle.chain, signing);
+    let mut key = CertifiedKey::new(bundle.chain, signing);
+    key.ocsp = pem::load_ocsp(file)?;
     match key.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(rustls::Error::InconsistentKeys(_)) => {

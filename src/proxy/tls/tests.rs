@@ -35,6 +35,10 @@ openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -CAcreateserial -days
 openssl genrsa -traditional -out a.test.key 2048 2>/dev/null
 leaf a.test DNS:a.test int
 cat a.test.crt int.pem a.test.key > a.pem
+# a.test again with an ECDSA key (HAProxy multi-cert style), CN a-ec.test.
+openssl ecparam -name prime256v1 -genkey -noout -out a-ec.test.key
+leaf a-ec.test DNS:a.test int
+cat a-ec.test.crt int.pem a-ec.test.key > a-ec.pem
 # *.b.test + b.test: EC key in SEC1, issued by the root.
 openssl ecparam -name prime256v1 -genkey -noout -out b.test.key
 leaf b.test 'DNS:*.b.test,DNS:b.test' root
@@ -77,13 +81,24 @@ impl Certs {
     }
 }
 
+static CERTS: OnceLock<Option<Certs>> = OnceLock::new();
+
+/// Removes the shared certificate directory when the test binary exits
+/// (statics are never dropped, so a TempDir there would leak).
+extern "C" fn remove_certs_dir() {
+    if let Some(Some(c)) = CERTS.get() {
+        let _ = std::fs::remove_dir_all(&c.dir);
+    }
+}
+
 /// The certificates, or None when `openssl` is not installed. The directory
-/// is kept for the life of the test binary (shared by all tests).
+/// is shared by all tests of the binary and removed at exit.
 fn certs() -> Option<&'static Certs> {
-    static CERTS: OnceLock<Option<Certs>> = OnceLock::new();
     CERTS
         .get_or_init(|| {
             let dir = tempfile::Builder::new().prefix("lanai-tls-test").tempdir().ok()?.keep();
+            // SAFETY: registers a plain extern "C" function without captures.
+            unsafe { libc::atexit(remove_certs_dir) };
             if std::process::Command::new("openssl").arg("version").output().is_err() {
                 eprintln!("openssl not installed: skipping TLS tests");
                 return None;
@@ -456,4 +471,145 @@ async fn haproxy_as_client_of_our_server() {
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read");
     assert_eq!(out, "sni=x.b.test alpn=h2 client_certs=1\n");
+}
+
+/// A second connection from the same client config resumes the session.
+#[tokio::test]
+async fn sessions_resume() {
+    let Some(c) = certs() else { return };
+    let addr =
+        serve(server_config(&bind(vec![c.path("b.pem")]), &TlsDefaults::default()).expect("server")).await;
+    let config = client(c, true);
+    for (i, want) in [(0, rustls::HandshakeKind::Full), (1, rustls::HandshakeKind::Resumed)] {
+        let mut s = connect(addr, config.clone(), dns("b.test")).await.expect("handshake");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.expect("read"); // tickets arrive after the handshake
+        assert_eq!(s.get_ref().1.handshake_kind(), Some(want), "connection {i}");
+    }
+}
+
+/// Two certificates for one name (RSA and ECDSA): the client's signature
+/// algorithms pick, as with HAProxy's multi-cert bundles.
+#[tokio::test]
+async fn key_type_follows_client_signature_algorithms() {
+    let Some(c) = certs() else { return };
+    let cfg = bind(vec![c.path("a.pem"), c.path("a-ec.pem")]);
+    let addr = serve(server_config(&cfg, &TlsDefaults::default()).expect("server")).await;
+    for (sigalgs, subject) in
+        [("ecdsa_secp256r1_sha256", "a-ec.test"), ("rsa_pss_rsae_sha256:rsa_pkcs1_sha256", "a.test")]
+    {
+        let out = tokio::process::Command::new("openssl")
+            .args(["s_client", "-connect", &addr.to_string(), "-servername", "a.test", "-sigalgs", sigalgs])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let subject_line =
+            text.lines().find(|l| l.starts_with("subject=")).unwrap_or_default().replace(' ', "");
+        assert_eq!(subject_line, format!("subject=CN={subject}"), "{sigalgs}: {text}");
+    }
+}
+
+/// A `<crt>.ocsp` sibling is stapled to the handshake.
+#[tokio::test]
+async fn ocsp_sibling_is_stapled() {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use std::sync::Mutex;
+    #[derive(Debug)]
+    struct Capture(Mutex<Vec<u8>>, Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for Capture {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            ocsp: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if let Ok(mut seen) = self.0.lock() {
+                *seen = ocsp.to_vec();
+            }
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.1.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let Some(c) = certs() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crt = dir.path().join("b.pem");
+    std::fs::copy(c.path("b.pem"), &crt).expect("copy");
+    let staple = [0x30, 0x03, 0x0a, 0x01, 0x00];
+    std::fs::write(dir.path().join("b.pem.ocsp"), staple).expect("ocsp");
+    let addr = serve(server_config(&bind(vec![crt]), &TlsDefaults::default()).expect("server")).await;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let capture = Arc::new(Capture(Mutex::new(Vec::new()), provider.clone()));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(capture.clone())
+        .with_no_client_auth();
+    let _s = connect(addr, Arc::new(config), dns("b.test")).await.expect("handshake");
+    assert_eq!(capture.0.lock().map(|v| v.clone()).unwrap_or_default(), staple);
+}
+
+/// TLS termination in front of a plain backend, as `mode tcp` + `bind … ssl`
+/// runs it: our server config, then `relay_generic` between the TLS stream and
+/// the backend socket. The client's close_notify half-closes toward the
+/// backend, whose late reply still reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_tls_relays_to_plain_backend() {
+    use crate::proxy::relay::{relay_generic, RelayEnd, RelayOptions};
+    let Some(c) = certs() else { return };
+    let backend = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let be_addr = backend.local_addr().expect("addr");
+    let backend_task = tokio::spawn(async move {
+        let (mut s, _) = backend.accept().await.expect("accept");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.expect("backend read");
+        s.write_all(format!("got {} bytes", got.len()).as_bytes()).await.expect("backend write");
+        got
+    });
+    let front = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let fe_addr = front.local_addr().expect("addr");
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        server_config(&bind(vec![c.path("b.pem")]), &TlsDefaults::default()).expect("server"),
+    );
+    let proxy = tokio::spawn(async move {
+        let (tcp, _) = front.accept().await.expect("accept");
+        let tls = acceptor.accept(tcp).await.expect("tls accept");
+        let server = TcpStream::connect(be_addr).await.expect("connect backend");
+        relay_generic(tls, server, RelayOptions::default()).await
+    });
+    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut s = connect(fe_addr, client(c, true), dns("b.test")).await.expect("handshake");
+    s.write_all(&payload).await.expect("write");
+    s.shutdown().await.expect("close_notify");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.expect("reply");
+    assert_eq!(reply, "got 1000000 bytes");
+    assert!(backend_task.await.expect("backend") == payload);
+    let stats = proxy.await.expect("proxy");
+    assert_eq!(
+        (stats.bytes_from_client, stats.bytes_from_server, stats.end),
+        (1_000_000, 17, RelayEnd::Closed)
+    );
 }
