@@ -146,35 +146,9 @@ fn ours(
 
 fn lanai_test_proxy(name: &str) -> lanai::conf::haproxy::Proxy {
     use lanai::conf::haproxy::*;
-    Proxy {
-        name: name.into(),
-        line: 1,
-        cap: Capabilities { frontend: false, backend: true },
-        mode: Mode::Http,
-        logs: Vec::new(),
-        options: ProxyOptions::default(),
-        timeouts: Timeouts::default(),
-        errorfiles: Default::default(),
-        errorfile_lines: Default::default(),
-        binds: Vec::new(),
-        maxconn: None,
-        default_backend: None,
-        use_backends: Vec::new(),
-        http_request: Vec::new(),
-        http_response: Vec::new(),
-        tcp_request: Vec::new(),
-        inspect_delay: None,
-        monitor_uri: None,
-        balance: Balance::RoundRobin,
-        servers: Vec::new(),
-        retries: 3,
-        retry_on: RetryOn::haproxy_default(),
-        health: HealthCheck::Connect,
-        cookie: None,
-        http_reuse: HttpReuse::Safe,
-        stats: None,
-        fullconn: None,
-    }
+    let mut p = Proxy::new(name, 1, Capabilities { frontend: false, backend: true });
+    p.mode = Mode::Http;
+    p
 }
 
 fn lanai_test_server(name: &str, addr: SocketAddr, check: ServerCheck) -> lanai::conf::haproxy::Server {

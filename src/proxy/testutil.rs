@@ -1,42 +1,15 @@
 //! Hand-built configuration models for unit tests (the parser is written
 //! elsewhere; tests must not depend on it).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::conf::haproxy::*;
 
 pub fn proxy(name: &str, frontend: bool, backend: bool) -> Proxy {
-    Proxy {
-        name: name.to_string(),
-        line: 1,
-        cap: Capabilities { frontend, backend },
-        mode: Mode::Http,
-        logs: Vec::new(),
-        options: ProxyOptions::default(),
-        timeouts: Timeouts::default(),
-        errorfiles: BTreeMap::new(),
-        errorfile_lines: BTreeMap::new(),
-        binds: Vec::new(),
-        maxconn: None,
-        default_backend: None,
-        use_backends: Vec::new(),
-        http_request: Vec::new(),
-        http_response: Vec::new(),
-        tcp_request: Vec::new(),
-        inspect_delay: None,
-        monitor_uri: None,
-        balance: Balance::RoundRobin,
-        servers: Vec::new(),
-        retries: 3,
-        retry_on: RetryOn::haproxy_default(),
-        health: HealthCheck::Connect,
-        cookie: None,
-        http_reuse: HttpReuse::Safe,
-        stats: None,
-        fullconn: None,
-    }
+    let mut p = Proxy::new(name, 1, Capabilities { frontend, backend });
+    p.mode = Mode::Http;
+    p
 }
 
 pub fn server(name: &str, id: u32, addr: SocketAddr, check: Option<ServerCheck>) -> Server {

@@ -253,6 +253,16 @@ fn apply(ctx: &BackendCtx, target: &CheckTarget, check: &ServerCheck, outcome: &
         }
     }
     state.check_health.store(health, Ordering::Release);
+    tracing::debug!(
+        backend = %ctx.name,
+        server = %state.name,
+        status = outcome.status.short(),
+        code = ?outcome.code,
+        info = %outcome.info,
+        duration_ms,
+        health,
+        "health check"
+    );
     if let Ok(mut last) = state.last_check.lock() {
         *last = CheckReport {
             status: outcome.status.short().to_string(),

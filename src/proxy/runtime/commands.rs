@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::info::{level_name, show_backend, show_info, show_servers_state};
 use super::{ReloadRequest, RuntimeContext};
-use crate::conf::haproxy::{Proxy, RuntimeLevel, Server};
+use crate::conf::haproxy::{Balance, Proxy, RuntimeLevel, Server};
 use crate::proxy::health::admin::{force_health, set_admin};
 use crate::proxy::state::{Admin, Counters, ServerState};
 use crate::proxy::stats::{csv_with, CsvOptions, StatsContext};
@@ -272,7 +272,7 @@ async fn execute(ctx: &RuntimeContext, session: &mut Session, words: &[String]) 
             Err(e) => text(e),
         },
         ["set", "weight", rest @ ..] => match find_server(&stats, rest.first().copied()) {
-            Ok((_, srv, st)) => set_weight(&srv, &st, rest.get(1).copied()),
+            Ok((px, srv, st)) => set_weight(&px, &srv, &st, rest.get(1).copied()),
             Err(e) => text(e),
         },
         ["set", "server", rest @ ..] => set_server(ctx, &stats, rest),
@@ -358,7 +358,7 @@ fn find_server(stats: &StatsContext, arg: Option<&str>) -> Result<(Proxy, Server
 
 /// `set weight` / `set server … weight`: absolute 0..=256 or a percentage of
 /// the configured weight.
-fn set_weight(srv: &Server, st: &ServerState, arg: Option<&str>) -> Reply {
+fn set_weight(px: &Proxy, srv: &Server, st: &ServerState, arg: Option<&str>) -> Reply {
     let arg = arg.unwrap_or("");
     let (digits, relative) = match arg.strip_suffix('%') {
         Some(d) => (d, true),
@@ -379,8 +379,21 @@ fn set_weight(srv: &Server, st: &ServerState, arg: Option<&str>) -> Reply {
         }
         value
     };
-    st.set_weight(u32::try_from(weight).unwrap_or(0));
+    let weight = u32::try_from(weight).unwrap_or(0);
+    // Map-based algorithms cannot change weights on the fly: only on/off.
+    if static_weights(&px.balance) && weight != 0 && weight != srv.weight {
+        return text("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n");
+    }
+    st.set_weight(weight);
     text("")
+}
+
+/// HAProxy's algorithms without dynamic weights (map-based hashing, static-rr).
+fn static_weights(b: &Balance) -> bool {
+    matches!(
+        b,
+        Balance::StaticRr | Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr(_)
+    )
 }
 
 fn set_server(ctx: &RuntimeContext, stats: &StatsContext, rest: &[&str]) -> Reply {
@@ -395,7 +408,7 @@ fn set_server(ctx: &RuntimeContext, stats: &StatsContext, rest: &[&str]) -> Repl
         ["state", "drain"] => set_admin(stats, &px, &srv, &st, Admin::Drain, log),
         ["state", "maint"] => set_admin(stats, &px, &srv, &st, Admin::Maint, log),
         ["state", ..] => return text("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
-        ["weight", rest @ ..] => return set_weight(&srv, &st, rest.first().copied()),
+        ["weight", rest @ ..] => return set_weight(&px, &srv, &st, rest.first().copied()),
         ["health", "up"] => force_health(stats, &px, &srv, &st, true, log),
         ["health", "down"] => force_health(stats, &px, &srv, &st, false, log),
         ["health", ..] => return text("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n"),

@@ -161,6 +161,25 @@ async fn server_changes_and_errors() {
 }
 
 #[tokio::test]
+async fn static_algorithms_only_switch_weights_on_and_off() {
+    let f = Fixture::new().await;
+    let mut cfg = sample_config();
+    if let Some(app) = cfg.proxies.iter_mut().find(|p| p.name == "app") {
+        app.balance = crate::conf::haproxy::Balance::StaticRr;
+        app.servers[0].weight = 10;
+    }
+    f.ctx.config.store(Arc::new(cfg));
+    let admin = f.path(RuntimeLevel::Admin);
+    let refused = "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n\n";
+    assert_eq!(ask(&admin, "set weight app/srv1 5").await, refused);
+    assert_eq!(ask(&admin, "set weight app/srv1 50%").await, refused);
+    assert_eq!(ask(&admin, "set weight app/srv1 0").await, "\n");
+    assert_eq!(ask(&admin, "set weight app/srv1 100%").await, "\n");
+    assert_eq!(ask(&admin, "set server app/srv1 weight 0%").await, "\n");
+    assert_eq!(ask(&admin, "get weight app/srv1").await, "0 (initial 10)\n\n");
+}
+
+#[tokio::test]
 async fn levels_are_enforced() {
     let f = Fixture::new().await;
     let user = f.path(RuntimeLevel::User);
