@@ -245,7 +245,12 @@ impl Shared {
             body,
             admin_allowed,
         };
-        let resp = super::stats::serve(page, &stats_req, &self.stats_context());
+        let logger = Arc::clone(&be.logger);
+        let sink: LogSink = Arc::new(move |level, line: String| {
+            tracing::info!("{line}");
+            logger.log(level, None, &line);
+        });
+        let resp = super::stats::html::serve_logged(page, &stats_req, &self.stats_context(), Some(&sink));
         Some(resp.map(ProxyBody::full))
     }
 
@@ -466,10 +471,9 @@ impl Engine {
 
     fn start_health_checks(&self, tables: &Tables) {
         let mut tasks = Vec::new();
+        // Every backend, checked or not: a server whose `check` a reload
+        // removed must go back to "no check" rather than stay DOWN.
         for be in tables.backends.values() {
-            if !be.servers.iter().any(|s| s.cfg.check.is_some()) {
-                continue;
-            }
             let targets = be
                 .servers
                 .iter()
@@ -488,7 +492,8 @@ impl Engine {
                 }
                 logger.log(level, None, &line);
             });
-            tasks.push(health::spawn_checks(&be.cfg, targets, sink));
+            let proxy_state = Some(self.shared.registry.proxy(&be.cfg.name));
+            tasks.push(health::spawn_checks_tracked(&be.cfg, targets, sink, proxy_state));
         }
         *self.health.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
     }
