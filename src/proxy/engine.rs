@@ -195,14 +195,7 @@ impl Shared {
         be: &Backend,
         srv: &BackendServer,
     ) -> RelayStats {
-        let t = &be.cfg.timeouts;
-        let opts = RelayOptions {
-            client_timeout: fe.cfg.timeouts.client,
-            server_timeout: t.server,
-            tunnel_timeout: t.tunnel,
-            nolinger: fe.cfg.options.nolinger || be.cfg.options.nolinger,
-            ..RelayOptions::default()
-        };
+        let opts = RelayOptions::for_proxies(&fe.cfg, &be.cfg);
         let stats = relay_tcp(client, server, opts).await;
         for c in [&fe.counters, &be.counters, &srv.state.counters] {
             c.bytes_in.fetch_add(stats.bytes_from_client, Ordering::Relaxed);

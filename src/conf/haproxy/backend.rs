@@ -152,15 +152,9 @@ pub(super) fn parse_cookie(args: &[String]) -> Result<CookiePersistence, String>
                 cookie.attrs.push(value()?.clone());
                 i += 1;
             }
-            "maxidle" | "maxlife" => {
-                let time = Some(parse_time(value()?)?);
-                if option == "maxidle" {
-                    cookie.maxidle = time
-                } else {
-                    cookie.maxlife = time
-                }
-                i += 1;
-            }
+            // The data plane does not write HAProxy's date stamps into the
+            // cookie value, so idle/life limits could not be enforced.
+            "maxidle" | "maxlife" => return Err(format!("'cookie … {option}' is not supported")),
             "dynamic" => return Err("'cookie … dynamic' is not supported".into()),
             other => return Err(format!("unknown 'cookie' option '{other}'")),
         }
@@ -347,7 +341,7 @@ mod tests {
     #[test]
     fn cookie_options() {
         let cookie = parse_cookie(&w(
-            "SERVERID insert indirect nocache httponly secure domain .a.com domain .b.com maxidle 30m maxlife 8h preserve postonly attr SameSite=Strict",
+            "SERVERID insert indirect nocache httponly secure domain .a.com domain .b.com preserve postonly attr SameSite=Strict",
         ))
         .expect("valid");
         assert_eq!(cookie.mode, CookieMode::Insert);
@@ -360,8 +354,10 @@ mod tests {
                 && cookie.postonly
         );
         assert_eq!(cookie.domains, [".a.com", ".b.com"]);
-        assert_eq!(cookie.maxidle, Some(Duration::from_secs(1800)));
-        assert_eq!(cookie.maxlife, Some(Duration::from_secs(8 * 3600)));
+        assert!(parse_cookie(&w("S insert maxidle 30m"))
+            .unwrap_err()
+            .contains("'cookie … maxidle' is not supported"));
+        assert!(parse_cookie(&w("S insert maxlife 8h")).unwrap_err().contains("not supported"));
         assert_eq!(cookie.attrs, ["SameSite=Strict"]);
         assert_eq!(parse_cookie(&w("JSESSIONID prefix")).expect("valid").mode, CookieMode::Prefix);
         assert_eq!(parse_cookie(&w("S rewrite")).expect("valid").mode, CookieMode::Rewrite);

@@ -158,11 +158,13 @@ global
   ssl-default-bind-options no-sslv3 no-tlsv10 no-tls-tickets ssl-min-ver TLSv1.2
   ssl-default-bind-ciphersuites TLS_AES_256_GCM_SHA384
 ";
-    let (config, _) = parse_ok(text);
+    let (config, warnings) = parse_ok(text);
     let g = &config.global;
     assert_eq!((g.maxconn, g.nbthread), (8192, Some(4)));
     assert_eq!(g.user.as_deref(), Some("haproxy"));
-    assert_eq!(g.chroot, Some(PathBuf::from("/var/lib/haproxy")));
+    // chroot would hide the files a reload re-reads: ignored, with a warning.
+    assert_eq!(g.chroot, None);
+    assert!(warnings.iter().any(|w| w.message.contains("'chroot' ignored")), "{warnings:?}");
     assert_eq!(g.logs.len(), 5);
     assert_eq!(g.logs[0].dest, LogDest::Unix(PathBuf::from("/dev/log")));
     assert_eq!(g.logs[0].max_level, Level::Info);
@@ -450,7 +452,7 @@ frontend f
   use_backend b if { dst_port ge 1024 } METH_GET
 backend b
   balance uri whole len 10 depth 2
-  cookie S insert indirect domain .x.com maxidle 1h
+  cookie S insert indirect domain .x.com
   option httpchk GET /h HTTP/1.1\\r\\nHost:\\ x
   http-check expect ! rstatus ^5
   server s 10.0.0.1:80 check inter 2s ssl verify none sni str(x) id 3 weight 256

@@ -293,7 +293,9 @@ pub async fn forward(
                 strip_hop_by_hop(&mut rparts.headers, status == 101);
                 // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
                 rparts.version = Version::HTTP_11;
-                if let Some(ck) = &be.cfg.cookie {
+                if let Some(ck) =
+                    be.cfg.cookie.as_ref().filter(|ck| !ck.postonly || head.method == http::Method::POST)
+                {
                     let had_right = client_cookie_server.is_some() && client_cookie_server == srv.cfg.cookie;
                     cookie::apply_to_response(ck, &mut rparts.headers, srv.cfg.cookie.as_deref(), had_right);
                 }
@@ -308,13 +310,9 @@ pub async fn forward(
                     }
                 }));
                 if let (Some(client), Some(server)) = (client_upgrade, server_upgrade) {
-                    let t = &be.cfg.timeouts;
-                    let opts = RelayOptions {
-                        client_timeout: t.client,
-                        server_timeout: t.server,
-                        tunnel_timeout: t.tunnel,
-                        ..RelayOptions::default()
-                    };
+                    // Timeouts of the backend's side; the frontend's client
+                    // timeouts are the same proxy's in practice (tunnel wins).
+                    let opts = RelayOptions::for_proxies(&be.cfg, &be.cfg);
                     tunnel(client, server, opts);
                 }
                 return (Response::from_parts(rparts, body), report);

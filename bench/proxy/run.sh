@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Side-by-side proxy benchmark on this machine: lanai proxy, HAProxy (Debian
+# package) and nginx as a reverse proxy, each with ONE worker thread, in front
+# of the same nginx backend, driven by wrk. Everything listens on 127.0.0.1.
+#
+#   bash bench/proxy/run.sh            # writes bench/out/proxy-<date>.md
+#   DURATION=20 bash bench/proxy/run.sh
+#
+# Measures: HTTP keep-alive req/s and p99 latency (wrk, 64 connections),
+# TCP bulk throughput (mode tcp relay of a 1 GiB download), RSS with 10 000
+# idle client connections, and TLS handshakes/s (wrk over https with
+# "Connection: close", so every request is a new handshake).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+for tool in haproxy nginx wrk curl openssl python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install haproxy nginx-light wrk curl openssl" >&2; exit 1; }
+done
+cargo build --release --locked >/dev/null
+LANAI=$root/target/release/lanai
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+ulimit -n 65536
+
+BACKEND=18080 HA=18081 LA=18082 NG=18083 HA_TCP=18091 LA_TCP=18092 HA_TLS=18101 LA_TLS=18102
+mkdir -p "$work/www"
+head -c 1073741824 /dev/zero > "$work/www/big"
+
+# ---- the backend: nginx, 1 worker, small response, keep-alive
+cat > "$work/backend.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $work/backend.pid;
+error_log $work/backend.err; events { worker_connections 16384; }
+http { access_log off; keepalive_requests 1000000; sendfile on;
+  server { listen 127.0.0.1:$BACKEND; root $work/www;
+    location = / { return 200 'hello from the backend\n'; }
+    location /big { } } }
+NGX
+nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
+
+# ---- the three proxies
+cat > "$work/proxy.cfg" <<CFG
+global
+    maxconn 20000
+    nbthread 1
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    http-reuse always
+frontend web
+    bind 127.0.0.1:PORT_HTTP
+    bind 127.0.0.1:PORT_TLS ssl crt $work/cert.pem
+    default_backend app
+backend app
+    server s1 127.0.0.1:$BACKEND
+listen bulk
+    mode tcp
+    bind 127.0.0.1:PORT_TCP
+    server s1 127.0.0.1:$BACKEND
+CFG
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.test \
+  -keyout "$work/key.pem" -out "$work/crt.pem" 2>/dev/null
+cat "$work/crt.pem" "$work/key.pem" > "$work/cert.pem"
+sed -e "s/PORT_HTTP/$HA/" -e "s/PORT_TCP/$HA_TCP/" -e "s/PORT_TLS/$HA_TLS/" "$work/proxy.cfg" > "$work/haproxy.cfg"
+sed -e "s/PORT_HTTP/$LA/" -e "s/PORT_TCP/$LA_TCP/" -e "s/PORT_TLS/$LA_TLS/" "$work/proxy.cfg" > "$work/lanai.cfg"
+haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.err" & HA_PID=$!; pids+=($HA_PID)
+LANAI_LOG=warn "$LANAI" proxy -f "$work/lanai.cfg" 2>"$work/lanai.err" & LA_PID=$!; pids+=($LA_PID)
+cat > "$work/ngproxy.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $work/ngproxy.pid; worker_rlimit_nofile 65536;
+error_log $work/ngproxy.err; events { worker_connections 20000; }
+http { access_log off; keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:$BACKEND; keepalive 128; }
+  server { listen 127.0.0.1:$NG; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGX
+nginx -c "$work/ngproxy.conf" -p "$work" & NG_PID=$!; pids+=($NG_PID)
+sleep 1
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+wrk_run() { # url extra-args...
+  local url=$1; shift
+  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" > "$work/wrk.out" 2>&1 || true
+  local rps p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
+  local errs; errs=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
+  echo "$rps|$p99|${errs:-none}"
+}
+
+out=$root/bench/out; mkdir -p "$out"
+report=$out/proxy-$(date -u +%Y%m%dT%H%M%SZ).md
+{
+echo "# Proxy benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2), lanai $(git -C "$root" rev-parse --short HEAD)."
+echo "Command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION s per run, wrk -t2 -c$CONNS)."
+echo
+echo "## HTTP keep-alive, small response"
+echo
+echo "| proxy | req/s | p99 | errors |"
+echo "|---|---|---|---|"
+for name in haproxy lanai nginx; do
+  case $name in haproxy) port=$HA;; lanai) port=$LA;; nginx) port=$NG;; esac
+  wrk -t1 -c8 -d2s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true   # warm-up
+  IFS='|' read -r rps p99 errs < <(wrk_run "http://127.0.0.1:$port/")
+  echo "| $name | $rps | $p99 | $errs |"
+done
+echo
+echo "## TCP bulk throughput (mode tcp, 1 GiB download through the relay)"
+echo
+echo "| proxy | MB/s |"
+echo "|---|---|"
+for name in haproxy lanai; do
+  case $name in haproxy) port=$HA_TCP;; lanai) port=$LA_TCP;; esac
+  best=0
+  for _ in 1 2 3; do
+    speed=$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$port/big")
+    best=$(python3 -c "print(max($best, $speed))")
+  done
+  echo "| $name | $(python3 -c "print(round($best/1e6))") |"
+done
+echo
+echo "## TLS handshakes (https, Connection: close: one full handshake per request)"
+echo
+echo "| proxy | handshakes/s | p99 |"
+echo "|---|---|---|"
+for name in haproxy lanai; do
+  case $name in haproxy) port=$HA_TLS;; lanai) port=$LA_TLS;; esac
+  IFS='|' read -r rps p99 errs < <(wrk_run "https://127.0.0.1:$port/" -H "Connection: close")
+  echo "| $name | $rps | $p99 |"
+done
+echo
+echo "## Memory with 10 000 idle client connections"
+echo
+echo "| proxy | RSS before (MiB) | RSS with 10k idle (MiB) | per connection (KiB) |"
+echo "|---|---|---|---|"
+for name in haproxy lanai; do
+  case $name in haproxy) port=$HA; pid=$HA_PID;; lanai) port=$LA; pid=$LA_PID;; esac
+  before=$(rss_kb "$pid")
+  coproc IDLE { python3 "$root/bench/proxy/idle_conns.py" "$port" 10000; }
+  read -r _ <&"${IDLE[0]}"
+  sleep 2
+  after=$(rss_kb "$pid")
+  eval "exec ${IDLE[1]}>&-"
+  wait "$IDLE_PID" 2>/dev/null || true
+  echo "| $name | $((before/1024)) | $((after/1024)) | $(( (after-before)/10000 )) |"
+  sleep 1
+done
+} | tee "$report"
+echo "report: $report" >&2
