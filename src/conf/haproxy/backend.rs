@@ -1,7 +1,7 @@
 //! Backend-side keywords: `balance`, `retry-on`, `cookie`, `http-check`, `tcp-check`.
 
 use super::model::*;
-use super::time::{parse_number, parse_time};
+use super::time::parse_number;
 
 pub(super) fn parse_retry_on(args: &[String]) -> Result<RetryOn, String> {
     if args.is_empty() {
@@ -300,7 +300,6 @@ pub(super) fn parse_tcp_check(args: &[String]) -> Result<TcpCheckStep, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn w(text: &str) -> Vec<String> {
         super::super::lexer::split_line(text).expect("splits")
