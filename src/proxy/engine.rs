@@ -605,29 +605,57 @@ async fn serve_connection(
         }
     }
     shared.log_connect(&fe, &conn);
+    if fe.cfg.mode == Mode::Http && !wait_for_data(&stream, &fe, &shared).await {
+        return;
+    }
+    // The protocol state (hyper's buffers, TLS) is boxed so that it is only
+    // allocated once the client has sent something: idle connections stay small.
     match fe.cfg.mode {
-        Mode::Tcp => super::tcp::serve(stream, conn, fe, shared).await,
+        Mode::Tcp => Box::pin(super::tcp::serve(stream, conn, fe, shared)).await,
         Mode::Http => {
             let tls = fe.tls.get(bind_idx).cloned().flatten();
             match tls {
                 None => {
                     let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
-                    http_serve::serve(stream, env, false).await;
+                    Box::pin(http_serve::serve(stream, env, false)).await;
                 }
                 Some(config) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                    let handshake = acceptor.accept(stream);
-                    let timeout = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(30));
-                    let Ok(Ok(tls_stream)) = tokio::time::timeout(timeout, handshake).await else { return };
-                    let (_, session) = tls_stream.get_ref();
-                    let h2 = session.alpn_protocol() == Some(b"h2");
-                    let sni = session.server_name().map(str::to_string);
-                    let conn = ConnInfo { tls: true, sni, ..conn };
-                    let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
-                    http_serve::serve(tls_stream, env, h2).await;
+                    Box::pin(async move {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                        let handshake = acceptor.accept(stream);
+                        let timeout = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(30));
+                        let Ok(Ok(tls_stream)) = tokio::time::timeout(timeout, handshake).await else {
+                            return;
+                        };
+                        let (_, session) = tls_stream.get_ref();
+                        let h2 = session.alpn_protocol() == Some(b"h2");
+                        let sni = session.server_name().map(str::to_string);
+                        let conn = ConnInfo { tls: true, sni, ..conn };
+                        let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
+                        http_serve::serve(tls_stream, env, h2).await;
+                    })
+                    .await
                 }
             }
         }
+    }
+}
+
+/// Waits until the client sends its first byte, `timeout http-request` (or
+/// `timeout client`) at most, or a graceful stop. False: close silently, as
+/// HAProxy does with a connection that never sent anything.
+async fn wait_for_data(stream: &TcpStream, fe: &Frontend, shared: &Shared) -> bool {
+    let mut stopping = shared.stopping.clone();
+    let limit = fe.cfg.timeouts.http_request.or(fe.cfg.timeouts.client);
+    let ready = async {
+        match limit {
+            Some(t) => tokio::time::timeout(t, stream.readable()).await.is_ok_and(|r| r.is_ok()),
+            None => stream.readable().await.is_ok(),
+        }
+    };
+    tokio::select! {
+        ok = ready => ok,
+        _ = async { let _ = stopping.wait_for(|s| *s).await; } => false,
     }
 }
 

@@ -61,11 +61,17 @@ pub async fn handle(
         .map(|(f, _)| Arc::clone(f))
         .unwrap_or_else(|| Arc::clone(&env.frontend));
     fe.counters.http_requests.fetch_add(1, Ordering::Relaxed);
-    let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    let logging = fe.cfg.options.httplog && !fe.logger.is_empty();
+    // Built only when a log line will use it: it allocates.
+    let request_line =
+        if logging { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
     let mut req = req.map(ProxyBody::stream);
 
     let (resp, mut log) = route(&tables, &fe, &mut req, &env, request_line, started).await;
     fe.counters.count_response(resp.status().as_u16());
+    if !logging {
+        return Ok(resp);
+    }
     log.status = resp.status().as_u16();
     log.head_bytes = head_size(&resp);
     let engine = Arc::clone(&env.engine);
@@ -151,10 +157,19 @@ async fn route(
     let forwardfor = be.cfg.options.forwardfor.as_ref().or(fe.cfg.options.forwardfor.as_ref());
     let opts = ForwardOptions { forwardfor, l7_retry_disabled: flags.l7_retry_disabled, close_server };
     let request = std::mem::replace(req, Request::new(ProxyBody::empty()));
-    let (head_for_rules, request) = detach_head(request);
+    let has_response_rules = !be.cfg.http_response.is_empty() || !fe.cfg.http_response.is_empty();
+    // Response rules may test the request: keep a copy of its head only then.
+    let (head_for_rules, request) = if has_response_rules { detach_head(request) } else { (None, request) };
     let (mut resp, report) = forward::forward(&be, request, &env.conn, opts).await;
     log.server = report.server.clone().unwrap_or_else(|| "<NOSRV>".into());
     log.report = report;
+    let Some(head_for_rules) = head_for_rules else {
+        if fe.cfg.options.httpclose {
+            resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        log.status = resp.status().as_u16();
+        return (resp, log);
+    };
 
     // Response rules: backend's, then frontend's (HAProxy's order).
     let samples = HttpSamples::of_parts(&head_for_rules, &env.conn, &nbsrv);
@@ -176,7 +191,7 @@ async fn route(
 }
 
 /// A copy of the request head for response rules (which may test the request).
-fn detach_head(req: Request<ProxyBody>) -> (http::request::Parts, Request<ProxyBody>) {
+fn detach_head(req: Request<ProxyBody>) -> (Option<http::request::Parts>, Request<ProxyBody>) {
     let (parts, body) = req.into_parts();
     let mut copy = Request::new(());
     *copy.method_mut() = parts.method.clone();
@@ -184,7 +199,7 @@ fn detach_head(req: Request<ProxyBody>) -> (http::request::Parts, Request<ProxyB
     *copy.version_mut() = parts.version;
     *copy.headers_mut() = parts.headers.clone();
     let (copy, ()) = copy.into_parts();
-    (copy, Request::from_parts(parts, body))
+    (Some(copy), Request::from_parts(parts, body))
 }
 
 fn local_answer(
