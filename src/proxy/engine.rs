@@ -591,7 +591,8 @@ async fn serve_connection(
     let mut conn = ConnInfo { client: peer, local, tls: false, sni: None };
     if fe.cfg.binds.get(bind_idx).is_some_and(|b| b.accept_proxy) {
         let wait = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(5));
-        match proxy_protocol::read_header(&mut stream, wait).await {
+        // Boxed: its buffers should not weigh on every connection's task.
+        match Box::pin(proxy_protocol::read_header(&mut stream, wait)).await {
             Ok(header) => {
                 if let Some(addrs) = header.addresses {
                     conn.client = addrs.source;
@@ -647,10 +648,13 @@ async fn serve_connection(
 async fn wait_for_data(stream: &TcpStream, fe: &Frontend, shared: &Shared) -> bool {
     let mut stopping = shared.stopping.clone();
     let limit = fe.cfg.timeouts.http_request.or(fe.cfg.timeouts.client);
+    // `peek` waits for a real byte (or EOF); `readable()` may wake spuriously.
     let ready = async {
+        let mut byte = [0u8; 1];
+        let peek = stream.peek(&mut byte);
         match limit {
-            Some(t) => tokio::time::timeout(t, stream.readable()).await.is_ok_and(|r| r.is_ok()),
-            None => stream.readable().await.is_ok(),
+            Some(t) => tokio::time::timeout(t, peek).await.is_ok_and(|r| r.is_ok_and(|n| n > 0)),
+            None => peek.await.is_ok_and(|n| n > 0),
         }
     };
     tokio::select! {
