@@ -71,3 +71,8 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .init();
 }
+
+// The data plane allocates per request; mimalloc is faster than glibc's
+// malloc for that pattern (measured in bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
