@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Proxy { file } => {
             init_tracing();
-            lanai::proxy::engine::run(&file)
+            lanai::proxy::process::run(&file)
         }
         Command::Check { file, kind } => {
             let (diags, valid) = lanai::conf::check_file(&file, kind);

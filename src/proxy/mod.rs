@@ -7,6 +7,7 @@ pub mod engine;
 pub mod health;
 pub mod http;
 pub mod log;
+pub mod process;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod runtime;
@@ -15,6 +16,7 @@ pub mod stats;
 pub mod tables;
 pub mod tcp;
 pub mod tls;
+pub mod traffic_log;
 
 #[cfg(test)]
 pub(crate) mod testpeers;

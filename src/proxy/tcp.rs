@@ -11,10 +11,11 @@ use tokio::net::TcpStream;
 use super::acl::{self, Sample, Samples};
 use super::balance::{self, Key};
 use super::clienthello;
-use super::engine::{Shared, TcpSession};
+use super::engine::Shared;
 use super::http::samples::ConnInfo;
 use super::proxy_protocol;
 use super::tables::{Backend, Frontend, Tables};
+use super::traffic_log::TcpSession;
 use crate::conf::haproxy::{Balance, Fetch};
 
 /// Bytes peeked at most while inspecting (one TLS ClientHello fits).

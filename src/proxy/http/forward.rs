@@ -534,6 +534,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .writev(false)
         .handshake::<_, ProxyBody>(TokioIo::new(io))
         .await
         .map_err(|e| e.to_string())?;
