@@ -2,13 +2,15 @@
 
 use std::path::Path;
 
-use super::{haproxy, has_errors, Diagnostic};
+use super::{haproxy, has_errors, keepalived, Diagnostic};
 
 /// The configuration formats `lanai check --kind` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConfigKind {
     /// haproxy.cfg (LB Layer7).
     Haproxy,
+    /// keepalived.conf (VRRP).
+    Keepalived,
 }
 
 /// Validates `text` (named `name` in diagnostics): parse, then, when parsing
@@ -23,6 +25,12 @@ pub fn check_text(name: &str, text: &str, kind: ConfigKind) -> (Vec<Diagnostic>,
                 diags.sort_by_key(|d| d.line);
             }
             let valid = !has_errors(&diags);
+            (diags, valid)
+        }
+        ConfigKind::Keepalived => {
+            let (config, mut diags) = keepalived::parse(name, text);
+            diags.sort_by_key(|d| d.line);
+            let valid = config.is_some() && !has_errors(&diags);
             (diags, valid)
         }
     }
@@ -46,6 +54,20 @@ mod tests {
         let (diags, valid) = check_text("x.cfg", "global\n  daemon\n", ConfigKind::Haproxy);
         assert!(valid);
         assert_eq!(diags.len(), 1);
+    }
+
+    #[test]
+    fn keepalived_kind_reports_lines() {
+        let good = "vrrp_instance VI_1 {\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 101\n  virtual_ipaddress {\n    192.0.2.10/24\n  }\n}\n";
+        let (diags, valid) = check_text("k.conf", good, ConfigKind::Keepalived);
+        assert!(valid, "{diags:#?}");
+        let (diags, valid) = check_text(
+            "k.conf",
+            &good.replace("  priority 101\n", "  frobnicate 1\n"),
+            ConfigKind::Keepalived,
+        );
+        assert!(!valid);
+        assert!(diags.iter().any(|d| d.line == 5 && d.message.contains("frobnicate")), "{diags:#?}");
     }
 
     #[test]
