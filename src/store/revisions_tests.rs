@@ -247,3 +247,33 @@ async fn texts_are_stored_verbatim() {
     assert_eq!(store.revision(rev).await.unwrap().unwrap().text, text);
     assert_eq!(store.running("haproxy").await.unwrap().unwrap().text, text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_do_not_fail_with_busy() {
+    let (_dir, store) = temp_store().await;
+    store.ensure_service("haproxy", "h").await.unwrap();
+    store.ensure_service("lvs", "l").await.unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    let service = if (t + i) % 2 == 0 { "haproxy" } else { "lvs" };
+                    let text = format!("{t}/{i}");
+                    if i % 5 == 4 {
+                        store.save_all("writer").await.unwrap();
+                    } else {
+                        let rev = store.apply_revision(service, &text, Origin::Api, "writer").await.unwrap();
+                        assert_eq!(store.revision(rev).await.unwrap().unwrap().text, text);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = store.revisions("haproxy", 1000).await.unwrap().len()
+        + store.revisions("lvs", 1000).await.unwrap().len();
+    assert_eq!(total, 2 + 4 * 12);
+}

@@ -170,7 +170,24 @@ impl Store {
         }
         insert_audit(&mut tx, name, "user.password", name).await?;
         tx.commit().await?;
+        if name == ADMIN_USER {
+            self.remove_initial_password_file().await;
+        }
         Ok(())
+    }
+
+    /// Once the admin has chosen a password, the generated one on disk is stale: remove it so
+    /// nobody mistakes it for the current one. Best effort (the password change stands).
+    async fn remove_initial_password_file(&self) {
+        let Some(dir) = self.path.parent() else { return };
+        let file = dir.join(INITIAL_PASSWORD_FILE);
+        match tokio::fs::remove_file(&file).await {
+            Ok(()) => tracing::info!(file = %file.display(), "removed the initial admin password file"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "cannot remove the initial admin password file")
+            }
+        }
     }
 
     /// First start: creates `admin` if it does not exist, with `$LANAI_ADMIN_PASSWORD` if set,
@@ -336,6 +353,9 @@ mod tests {
         assert!(store.verify_password(ADMIN_USER, &password).await.unwrap());
         let log = store.audit_log(10).await.unwrap();
         assert_eq!(log.iter().filter(|e| e.action == "user.create").count(), 1);
+        // Once the admin picks a password, the generated one is no longer on disk.
+        store.set_password(ADMIN_USER, &password, "chosen").await.unwrap();
+        assert!(!file.exists());
     }
 
     #[tokio::test]
