@@ -7,6 +7,7 @@
 //! The child is this same test binary, re-executed with an environment variable naming the
 //! data directory: no extra binary or hidden CLI subcommand is needed.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ use rand::Rng;
 const CHILD_ENV: &str = "LANAI_STORE_CRASH_CHILD";
 const SERVICES: [&str; 4] = ["haproxy", "lvs", "vrrp", "network"];
 const KILLS: usize = 60;
+/// What the child prints once its store is open and it starts writing.
+const READY: &str = "store-crash-child-writing";
 /// The child stops by itself after this long, so a parent that died never leaves it running.
 const CHILD_LIFETIME: Duration = Duration::from_secs(10);
 
@@ -90,6 +93,13 @@ fn crash_child() {
         let store = Store::open(Path::new(&dir)).await.unwrap();
         for service in SERVICES {
             store.ensure_service(service, &make_text(service, 0)).await.unwrap();
+        }
+        // Tell the parent that writing starts now (stdout is a pipe to it).
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            writeln!(out, "{READY}").unwrap();
+            out.flush().unwrap();
         }
         let started = Instant::now();
         // Two writers at once, so transactions also contend for the write lock.
@@ -178,19 +188,32 @@ fn store_survives_kill_9_at_random_moments() {
             .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path().join("data"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .unwrap();
-        // Half the kills early (during start-up and migrations), half once writing is under way.
-        let delay = if round % 2 == 0 { rng.random_range(5..=80) } else { rng.random_range(40..=80) };
-        std::thread::sleep(Duration::from_millis(delay));
+        // Even rounds count the delay from the spawn, so some kills land during start-up (open,
+        // migrations, first services); odd rounds from the child's "ready", so the kill lands
+        // while it writes however slow the machine is.
+        // The pipe stays open until the kill: a closed one would make the child's write fail.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        if round % 2 == 1 {
+            // The test harness prints its own text first, on the same line too.
+            let mut line = String::new();
+            while !line.contains(READY) {
+                line.clear();
+                let n = stdout.read_line(&mut line).unwrap();
+                assert!(n > 0, "round {round}: child ended before writing");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(5..=80)));
         if let Some(status) = child.try_wait().unwrap() {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             panic!("round {round}: the child stopped by itself ({status}):\n{log}");
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        drop(stdout);
 
         let now = rt.block_on(verify(&dir.path().join("data"), round));
         assert!(now >= newest, "round {round}: committed revisions vanished ({now} < {newest})");
@@ -204,5 +227,5 @@ fn store_survives_kill_9_at_random_moments() {
         started.elapsed()
     );
     // The kills must have landed while the child was writing, not only before it started.
-    assert!(rounds_with_progress >= KILLS / 3, "only {rounds_with_progress} rounds saw new commits");
+    assert!(rounds_with_progress >= KILLS / 4, "only {rounds_with_progress} rounds saw new commits");
 }

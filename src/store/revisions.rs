@@ -342,10 +342,11 @@ impl Store {
     }
 
     /// Save: `saved` := `running` for every service, in one transaction, with one audit line.
-    /// Returns the services whose saved pointer moved, by name.
+    /// Returns the services whose saved pointer moved, by name (this can include one whose
+    /// running text equals its saved text under a newer revision id; see `unsaved_services`).
     pub async fn save_all(&self, author: &str) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let moved: Vec<String> = sqlx::query(
+        let mut moved: Vec<String> = sqlx::query(
             "UPDATE services SET saved_revision = running_revision \
              WHERE running_revision IS NOT NULL AND saved_revision IS NOT running_revision \
              RETURNING name",
@@ -355,7 +356,7 @@ impl Store {
         .iter()
         .map(|row| row.try_get(0))
         .collect::<Result<_, _>>()?;
-        let mut moved = moved;
+        // RETURNING gives no order.
         moved.sort();
         let detail = if moved.is_empty() {
             "nothing to save".to_string()
