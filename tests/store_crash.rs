@@ -168,6 +168,11 @@ async fn verify(dir: &Path, round: usize) -> RevisionId {
             }
         }
     }
+    // The read paths a reboot and a backup use work on the recovered store too.
+    for (name, text) in store.export_running().await.unwrap() {
+        check_text(&name, &text).unwrap_or_else(|e| panic!("round {round}: export of {name}: {e}"));
+    }
+    store.unsaved_services().await.unwrap();
     store.close().await;
     newest
 }
