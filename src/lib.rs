@@ -4,4 +4,5 @@
 
 pub mod conf;
 pub mod proxy;
+pub mod store;
 pub mod vrrp;
