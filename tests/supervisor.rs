@@ -9,6 +9,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use lanai::appliance::supervisor::adopt::{self, PidRecord};
 use lanai::appliance::supervisor::{BackoffPolicy, ServiceSpec, ServiceState, Supervisor, SupervisorOptions};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -16,14 +17,16 @@ use support::{free_port, request};
 
 /// A run directory whose children are SIGKILLed on drop, even when a test
 /// panics (declared first in a test, so it drops after the supervisors).
+/// Processes are remembered with their start time: a pid reused by someone
+/// else's process on this shared machine is never signalled.
 struct RunDir {
     dir: tempfile::TempDir,
-    pids: std::sync::Mutex<Vec<u32>>,
+    procs: std::sync::Mutex<Vec<PidRecord>>,
 }
 
 impl RunDir {
     fn new() -> RunDir {
-        RunDir { dir: tempfile::tempdir().unwrap(), pids: Default::default() }
+        RunDir { dir: tempfile::tempdir().unwrap(), procs: Default::default() }
     }
 
     fn path(&self) -> &Path {
@@ -31,21 +34,22 @@ impl RunDir {
     }
 
     fn track(&self, pid: u32) {
-        self.pids.lock().unwrap().push(pid);
+        self.procs.lock().unwrap().extend(PidRecord::of(pid));
     }
 }
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        let mut pids = self.pids.lock().unwrap().clone();
+        let mut procs = self.procs.lock().unwrap().clone();
         for entry in std::fs::read_dir(self.dir.path()).into_iter().flatten().flatten() {
             if entry.path().extension().is_some_and(|e| e == "pid") {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                pids.extend(text.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()));
+                procs.extend(adopt::read_pid_file(&entry.path()).ok().flatten());
             }
         }
-        for pid in pids {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        for rec in procs {
+            if adopt::is_alive(rec) {
+                let _ = kill(Pid::from_raw(rec.pid as i32), Signal::SIGKILL);
+            }
         }
     }
 }
@@ -299,10 +303,109 @@ async fn crash_loop_backs_off_then_gives_up_and_stale_pid_files_are_not_adopted(
     assert!(crashed, "{st:?}");
     assert_eq!(st.restarts, 2, "two restarts, then the third crash gives up");
     assert_eq!(st.last_exit.as_ref().and_then(|e| e.code), Some(1));
-    let logs = log_text(&sup, "broken");
-    assert!(until(WAIT, || async { log_text(&sup, "broken").contains("not restarting") }).await, "{logs}");
+    let gave_up = until(WAIT, || async { log_text(&sup, "broken").contains("not restarting") }).await;
+    assert!(gave_up, "{}", log_text(&sup, "broken"));
     assert!(sup.add(proxy_spec(run.path(), run.path())).is_ok());
     assert!(sup.add(proxy_spec(run.path(), run.path())).is_err(), "names are unique");
     assert!(sup.start("nope").await.is_err());
     sup.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_control_socket_reload_is_sighup() {
+    let run = RunDir::new();
+    let port = free_port();
+    let cfg = run.path().join("haproxy.cfg");
+    std::fs::write(&cfg, proxy_config(run.path(), port, "before", "")).unwrap();
+    let sup = supervisor(run.path());
+    sup.add(ServiceSpec { control_socket: None, ..proxy_spec(run.path(), &cfg) }).unwrap();
+    sup.start("haproxy").await.unwrap();
+    run.track(sup.status("haproxy").unwrap().pid.unwrap());
+    assert_eq!(sup.status("haproxy").unwrap().state, ServiceState::Running, "no socket to wait for");
+    assert!(until(WAIT, || async { body(port).await.as_deref() == Some("before") }).await);
+    std::fs::write(&cfg, proxy_config(run.path(), port, "after", "")).unwrap();
+    assert_eq!(sup.reload("haproxy").await, Ok(vec![]), "SIGHUP cannot report errors");
+    assert!(until(WAIT, || async { body(port).await.as_deref() == Some("after") }).await);
+    sup.restart("haproxy").await.unwrap();
+    run.track(sup.status("haproxy").unwrap().pid.unwrap());
+    assert_eq!(sup.status("haproxy").unwrap().restarts, 0, "a requested restart is not a crash");
+    assert!(until(WAIT, || async { body(port).await.as_deref() == Some("after") }).await);
+    sup.shutdown(true).await;
+}
+
+/// Set for the copy of this test binary that plays a `lanai run` to be killed.
+const HELPER_ENV: &str = "LANAI_SUPERVISOR_TEST_RUN_DIR";
+
+/// Not a test by itself (returns at once without `HELPER_ENV`): the body of
+/// the separate supervisor process that the next test SIGKILLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_supervisor_process() {
+    let Ok(dir) = std::env::var(HELPER_ENV) else { return };
+    let dir = PathBuf::from(dir);
+    let sup = supervisor(&dir);
+    sup.add(proxy_spec(&dir, &dir.join("haproxy.cfg"))).unwrap();
+    sup.start("haproxy").await.unwrap();
+    assert!(until(WAIT, || running(&sup, "haproxy")).await);
+    std::fs::write(dir.join("helper.ready"), "").unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await; // SIGKILLed long before
+}
+
+/// `/proc/PID/stat` fields after the command name: 1 = ppid, 3 = session.
+fn stat_field(pid: u32, index: usize) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(index)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_supervisor_process_leaves_the_proxy_serving_for_adoption() {
+    let run = RunDir::new();
+    let port = free_port();
+    let cfg = run.path().join("haproxy.cfg");
+    std::fs::write(&cfg, proxy_config(run.path(), port, "a", "")).unwrap();
+    let helper = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "helper_supervisor_process", "--test-threads=1"])
+        .env(HELPER_ENV, run.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let helper_pid = helper.id();
+    run.track(helper_pid);
+    let ready = run.path().join("helper.ready");
+    assert!(until(WAIT, || async { ready.exists() }).await, "the helper supervisor did not start");
+    let pid: u32 = std::fs::read_to_string(run.path().join("haproxy.pid"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    run.track(pid);
+    assert_eq!(stat_field(pid, 1), Some(helper_pid), "a child of the helper");
+    assert_eq!(stat_field(pid, 3), Some(pid), "in a session of its own");
+    assert_eq!(body(port).await.as_deref(), Some("a"));
+
+    kill(Pid::from_raw(helper_pid as i32), Signal::SIGKILL).unwrap();
+    let mut helper = helper;
+    helper.wait().unwrap();
+    for _ in 0..5 {
+        assert_eq!(body(port).await.as_deref(), Some("a"), "the data plane must outlive `lanai run`");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(stat_field(pid, 1), Some(helper_pid), "reparented");
+
+    let b = supervisor(run.path());
+    b.add(proxy_spec(run.path(), &cfg)).unwrap();
+    assert_eq!(b.adopt().await, ["haproxy"]);
+    assert_eq!(b.status("haproxy").unwrap().pid, Some(pid));
+    std::fs::write(&cfg, proxy_config(run.path(), port, "b", "")).unwrap();
+    assert_eq!(b.reload("haproxy").await, Ok(vec![]));
+    assert_eq!(body(port).await.as_deref(), Some("b"));
+    b.stop("haproxy").await.unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "port still open");
+    // Gone, or a zombie until its new parent (init) reaps it.
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+    assert!(matches!(state, None | Some("Z" | "X")), "the adopted proxy is gone: {state:?}");
+    b.shutdown(true).await;
 }
