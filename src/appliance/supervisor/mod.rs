@@ -23,13 +23,18 @@ pub mod backoff;
 mod child;
 pub mod control;
 pub mod logs;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -163,6 +168,8 @@ pub enum SupervisorError {
     InvalidName(String),
     #[error("run directory {0}: {1}")]
     RunDir(PathBuf, String),
+    #[error("run directory {0} is in use by another supervisor")]
+    RunDirBusy(PathBuf),
     #[error("services can only be registered inside a tokio runtime")]
     NoRuntime,
     #[error("cannot start '{0}': {1}")]
@@ -211,6 +218,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Supervisor {
     ctx: Arc<Context>,
     services: RwLock<BTreeMap<String, Arc<Service>>>,
+    /// `run_dir/supervisor.lock`, held while this supervisor is in charge:
+    /// two supervisors on one run directory would both restart and adopt
+    /// the same children. The kernel drops it when `lanai run` dies, even by
+    /// SIGKILL; it is not inherited by children (opened close-on-exec).
+    run_lock: Mutex<Option<Flock<File>>>,
 }
 
 impl Supervisor {
@@ -224,6 +236,7 @@ impl Supervisor {
         Supervisor {
             ctx: Arc::new(Context { run_dir: run_dir.to_path_buf(), exe, opts }),
             services: RwLock::new(BTreeMap::new()),
+            run_lock: Mutex::new(None),
         }
     }
 
@@ -242,8 +255,7 @@ impl Supervisor {
             return Err(SupervisorError::InvalidName(name));
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SupervisorError::NoRuntime)?;
-        std::fs::create_dir_all(&self.ctx.run_dir)
-            .map_err(|e| SupervisorError::RunDir(self.ctx.run_dir.clone(), e.to_string()))?;
+        self.lock_run_dir()?;
         let mut services = self.services.write().unwrap_or_else(PoisonError::into_inner);
         if services.contains_key(&name) {
             return Err(SupervisorError::AlreadyRegistered(name));
@@ -272,6 +284,30 @@ impl Supervisor {
         ];
         services.insert(name, Arc::new(Service { spec, tx, status, logs, tasks }));
         Ok(())
+    }
+
+    fn lock_run_dir(&self) -> Result<(), SupervisorError> {
+        let mut held = lock(&self.run_lock);
+        if held.is_some() {
+            return Ok(());
+        }
+        let dir = &self.ctx.run_dir;
+        let failed = |e: &dyn std::fmt::Display| SupervisorError::RunDir(dir.clone(), e.to_string());
+        std::fs::create_dir_all(dir).map_err(|e| failed(&e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("supervisor.lock"))
+            .map_err(|e| failed(&e))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(flock) => {
+                *held = Some(flock);
+                Ok(())
+            }
+            Err((_, Errno::EWOULDBLOCK)) => Err(SupervisorError::RunDirBusy(dir.clone())),
+            Err((_, e)) => Err(failed(&e)),
+        }
     }
 
     pub fn spec(&self, name: &str) -> Option<ServiceSpec> {
@@ -386,5 +422,9 @@ impl Supervisor {
         for rx in waits {
             let _ = rx.await;
         }
+        // Drop the tasks (they have ended) before the lock: nothing of this
+        // supervisor acts on the run directory once another may take it.
+        drop(services);
+        lock(&self.run_lock).take();
     }
 }
