@@ -148,7 +148,9 @@ impl LogTail {
             self.pending.clear();
         }
         self.read_from(&mut file, len, ring)?;
-        if len > self.max_file && self.offset >= len {
+        // Even when behind (a child writing faster than READ_BUDGET per
+        // poll): the cap on disk matters more than every line in the ring.
+        if len > self.max_file {
             self.rotate(ring)?;
         }
         Ok(())
@@ -203,6 +205,12 @@ impl LogTail {
         let copy_len = copy.metadata()?.len();
         if copy_len > self.offset {
             self.read_from(&mut copy, copy_len, ring)?;
+        }
+        if self.offset < copy_len {
+            // Still behind: the skipped lines are only in the old file, and
+            // the pending fragment cannot be joined to what follows.
+            ring.push(SystemTime::now(), b"lanai-supervisor: output too fast, lines skipped (see .log.1)");
+            self.pending.clear();
         }
         OpenOptions::new().write(true).open(&self.path)?.set_len(0)?;
         self.offset = 0;
@@ -380,6 +388,20 @@ mod tests {
         tail.poll(&mut ring).unwrap();
         assert_eq!(ring.len(), 21);
         assert_eq!(texts(&ring, 1), ["after"]);
+    }
+
+    #[test]
+    fn a_writer_faster_than_the_reader_still_gets_rotated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc.log");
+        let mut ring = LogRing::new(10, 1000);
+        let mut tail = LogTail::open(&path, 1000, 1000, 0, &mut ring);
+        let line = "x".repeat(99) + "\n";
+        std::fs::write(&path, line.repeat(30_000)).unwrap(); // 3 MB: more than two READ_BUDGETs
+        tail.poll(&mut ring).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "rotated although behind");
+        assert_eq!(std::fs::metadata(rotated_path(&path)).unwrap().len(), 3_000_000);
+        assert!(texts(&ring, 1)[0].contains("lines skipped"), "{:?}", texts(&ring, 1));
     }
 
     #[test]
