@@ -134,6 +134,8 @@ async fn proxy_start_reload_crash_restart_stop() {
     sup.start("haproxy").await.unwrap();
     let pid = sup.status("haproxy").unwrap().pid.expect("a pid once started");
     run.track(pid);
+    // A reload right after the start waits for the runtime socket.
+    assert_eq!(sup.reload("haproxy").await, Ok(vec![]));
     assert!(until(WAIT, || running(&sup, "haproxy")).await, "{:?}", sup.status("haproxy"));
     assert_eq!(body(port).await.as_deref(), Some("one"));
     let st = sup.status("haproxy").unwrap();

@@ -93,6 +93,18 @@ pub fn is_alive(rec: PidRecord) -> bool {
     proc_stat(rec.pid).is_some_and(|s| s.start_time == rec.start_time && !matches!(s.state, 'Z' | 'X' | 'x'))
 }
 
+/// How long ago the process started (from its start time in clock ticks
+/// and the system uptime): an adopted child's real age, for the back-off's
+/// "stayed up long enough" rule.
+pub fn age(rec: PidRecord) -> Option<std::time::Duration> {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten()?;
+    let ticks = u64::try_from(ticks).ok().filter(|&t| t > 0)?;
+    let uptime: f64 =
+        std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let started = std::time::Duration::from_millis(rec.start_time.saturating_mul(1000) / ticks);
+    std::time::Duration::try_from_secs_f64(uptime).ok()?.checked_sub(started)
+}
+
 /// What a pid file points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -184,5 +196,7 @@ mod tests {
         assert_eq!(verify(me, &exe), Verdict::Ours);
         assert!(matches!(verify(me, Path::new("/bin/true")), Verdict::Foreign(_)));
         assert!(args_of(me.pid).is_some());
+        let age = age(me).unwrap();
+        assert!(age < std::time::Duration::from_secs(600), "this test process is young: {age:?}");
     }
 }

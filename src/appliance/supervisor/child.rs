@@ -284,7 +284,8 @@ impl ServiceTask {
                     ));
                 }
                 self.proc = Some(Proc::Adopted { rec });
-                self.started = Instant::now();
+                let now = Instant::now();
+                self.started = adopt::age(rec).and_then(|age| now.checked_sub(age)).unwrap_or(now);
                 self.event(&format!("adopted running process (pid {})", rec.pid));
                 self.set_state(ServiceState::Running);
                 true
@@ -388,14 +389,33 @@ impl ServiceTask {
         self.set_state(ServiceState::Stopped);
     }
 
+    /// A reload right after a start (the apply pipeline does that) waits
+    /// for the child to open its control socket, up to `ready_timeout`.
+    async fn ready(&self, path: &std::path::Path) -> bool {
+        if lock(&self.status).state != ServiceState::Starting {
+            return true;
+        }
+        let deadline = self.started + self.ctx.opts.ready_timeout;
+        while !control::answers(path).await {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        true
+    }
+
     async fn reload(&mut self) -> Result<Vec<String>, Vec<String>> {
         let Some(proc) = &self.proc else {
             return Err(vec![format!("service '{}' is not running", self.spec.name)]);
         };
         let result = match &self.spec.control_socket {
-            Some(path) => match control::command(path, "reload", self.ctx.opts.control_timeout).await {
-                Ok(reply) => control::parse_reload(&reply),
-                Err(e) => Err(vec![e]),
+            Some(path) => match self.ready(path).await.then_some(()) {
+                None => Err(vec![format!("control socket {} does not answer yet", path.display())]),
+                Some(()) => match control::command(path, "reload", self.ctx.opts.control_timeout).await {
+                    Ok(reply) => control::parse_reload(&reply),
+                    Err(e) => Err(vec![e]),
+                },
             },
             // No way to hear back: the child logs its own verdict.
             None => {

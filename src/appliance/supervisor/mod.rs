@@ -189,7 +189,9 @@ struct Context {
 /// The caller's side of one service task.
 #[derive(Debug)]
 struct Service {
-    spec: ServiceSpec,
+    name: String,
+    /// The caller's copy (the task has its own): `autostart` changes here.
+    spec: Mutex<ServiceSpec>,
     tx: mpsc::Sender<Cmd>,
     status: Arc<Mutex<ServiceStatus>>,
     logs: Arc<Mutex<LogRing>>,
@@ -282,7 +284,8 @@ impl Supervisor {
                 opts.clone(),
             )),
         ];
-        services.insert(name, Arc::new(Service { spec, tx, status, logs, tasks }));
+        let service = Service { name: name.clone(), spec: Mutex::new(spec), tx, status, logs, tasks };
+        services.insert(name, Arc::new(service));
         Ok(())
     }
 
@@ -311,7 +314,15 @@ impl Supervisor {
     }
 
     pub fn spec(&self, name: &str) -> Option<ServiceSpec> {
-        self.service(name).ok().map(|s| s.spec.clone())
+        self.service(name).ok().map(|s| lock(&s.spec).clone())
+    }
+
+    /// The Services tab's "start at boot" switch.
+    pub fn set_autostart(&self, name: &str, on: bool) -> Result<(), SupervisorError> {
+        let service = self.service(name)?;
+        lock(&service.spec).autostart = on;
+        lock(&service.status).autostart = on;
+        Ok(())
     }
 
     fn service(&self, name: &str) -> Result<Arc<Service>, SupervisorError> {
@@ -381,7 +392,7 @@ impl Supervisor {
     pub async fn adopt(&self) -> Vec<String> {
         let mut adopted = Vec::new();
         for service in self.all() {
-            let name = service.spec.name.clone();
+            let name = service.name.clone();
             if let Ok(true) = self.ask(&name, Cmd::Adopt).await {
                 adopted.push(name);
             }
@@ -394,8 +405,9 @@ impl Supervisor {
     pub async fn start_autostart(&self) -> Vec<(String, Result<(), SupervisorError>)> {
         let mut results = Vec::new();
         for service in self.all() {
-            if service.spec.autostart {
-                let name = service.spec.name.clone();
+            let autostart = lock(&service.spec).autostart;
+            if autostart {
+                let name = service.name.clone();
                 let result = self.start(&name).await;
                 if let Err(e) = &result {
                     tracing::error!("{e}");

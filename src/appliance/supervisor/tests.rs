@@ -126,3 +126,34 @@ fn registering_outside_a_runtime_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(sh(dir.path()).add(script("x", "")), Err(SupervisorError::NoRuntime));
 }
+
+#[test]
+fn the_supervisor_and_its_futures_can_be_shared_between_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let sup = sh(dir.path());
+    send_sync(&sup);
+    send(sup.start("x"));
+    send(sup.stop("x"));
+    send(sup.restart("x"));
+    send(sup.reload("x"));
+    send(sup.adopt());
+    send(sup.start_autostart());
+    send(sup.shutdown(true));
+}
+
+#[tokio::test]
+async fn autostart_can_be_switched() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = sh(dir.path());
+    sup.add(script("svc", "exec sleep 30")).unwrap();
+    assert!(sup.start_autostart().await.is_empty());
+    sup.set_autostart("svc", true).unwrap();
+    assert!(sup.status("svc").unwrap().autostart && sup.spec("svc").unwrap().autostart);
+    let started = sup.start_autostart().await;
+    assert_eq!(started.len(), 1);
+    assert!(started[0].1.is_ok());
+    assert_eq!(sup.status("svc").unwrap().state, ServiceState::Running);
+    sup.shutdown(true).await;
+}
