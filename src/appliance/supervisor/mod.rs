@@ -216,6 +216,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Supervises a set of named services. All methods take `&self`: share it
 /// behind an `Arc` between the console and the boot sequence.
+///
+/// Boot of `lanai run`: register every service, adopt what a previous
+/// supervisor left running, start the rest of the autostart ones.
+///
+/// ```no_run
+/// # async fn boot() -> Result<(), lanai::appliance::supervisor::SupervisorError> {
+/// use lanai::appliance::supervisor::{ServiceSpec, Supervisor};
+/// let exe = std::env::current_exe().expect("own path");
+/// let sup = Supervisor::new("/run/lanai".as_ref(), exe);
+/// sup.add(ServiceSpec {
+///     name: "haproxy".into(),
+///     args: vec!["proxy".into(), "-f".into(), "/etc/haproxy/haproxy.cfg".into()],
+///     config_path: "/etc/haproxy/haproxy.cfg".into(),
+///     control_socket: Some("/run/lanai/haproxy.sock".into()),
+///     autostart: true,
+/// })?;
+/// sup.adopt().await;
+/// sup.start_autostart().await;
+/// // … on SIGTERM: stop the data plane with the appliance.
+/// sup.shutdown(true).await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Supervisor {
     ctx: Arc<Context>,
