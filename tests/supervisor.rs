@@ -411,3 +411,36 @@ async fn sigkilled_supervisor_process_leaves_the_proxy_serving_for_adoption() {
     assert!(matches!(state, None | Some("Z" | "X")), "the adopted proxy is gone: {state:?}");
     b.shutdown(true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vrrp_control_socket_dialect_and_run_dir_default() {
+    let run = RunDir::new();
+    let cfg = run.path().join("keepalived.conf");
+    // No vrrp_instance: the daemon and its control socket run without
+    // touching any interface of this shared machine.
+    std::fs::write(&cfg, "global_defs {\n    router_id supervisor-test\n}\n").unwrap();
+    let sup = supervisor(run.path());
+    sup.add(ServiceSpec {
+        name: "vrrp".into(),
+        // No --control: the default is $LANAI_RUN_DIR/vrrp.sock, and the
+        // supervisor sets LANAI_RUN_DIR to its run directory.
+        args: vec!["vrrp".into(), "-f".into(), cfg.clone().into()],
+        config_path: cfg.clone(),
+        control_socket: Some(run.path().join("vrrp.sock")),
+        autostart: true,
+    })
+    .unwrap();
+    sup.start("vrrp").await.unwrap();
+    run.track(sup.status("vrrp").unwrap().pid.unwrap());
+    assert!(until(WAIT, || running(&sup, "vrrp")).await, "{}", log_text(&sup, "vrrp"));
+    assert_eq!(sup.reload("vrrp").await, Ok(vec![]));
+    std::fs::write(&cfg, "bogus_section {\n}\n").unwrap();
+    let errors = sup.reload("vrrp").await.expect_err("invalid config must be refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].ends_with("keepalived.conf:1: unknown keyword 'bogus_section'"), "{errors:?}");
+    assert_eq!(sup.status("vrrp").unwrap().state, ServiceState::Running);
+    sup.stop("vrrp").await.unwrap();
+    let st = sup.status("vrrp").unwrap();
+    assert_eq!(st.last_exit.as_ref().and_then(|e| e.code), Some(0), "{st:?}");
+    sup.shutdown(true).await;
+}
