@@ -410,12 +410,12 @@ impl ServiceTask {
             return Err(vec![format!("service '{}' is not running", self.spec.name)]);
         };
         let result = match &self.spec.control_socket {
-            Some(path) => match self.ready(path).await.then_some(()) {
-                None => Err(vec![format!("control socket {} does not answer yet", path.display())]),
-                Some(()) => match control::command(path, "reload", self.ctx.opts.control_timeout).await {
-                    Ok(reply) => control::parse_reload(&reply),
-                    Err(e) => Err(vec![e]),
-                },
+            Some(path) if !self.ready(path).await => {
+                Err(vec![format!("control socket {} does not answer yet", path.display())])
+            }
+            Some(path) => match control::command(path, "reload", self.ctx.opts.control_timeout).await {
+                Ok(reply) => control::parse_reload(&reply),
+                Err(e) => Err(vec![e]),
             },
             // No way to hear back: the child logs its own verdict.
             None => {
