@@ -6,6 +6,12 @@
 //! /proc/PID/stat (clock ticks since boot): a pid can be reused by an
 //! unrelated process after ours died, the pair cannot. A new supervisor adopts
 //! a child only if the pair matches and the process runs our executable.
+//!
+//! An adopted child is not our child: no SIGCHLD, no exit status. Its death
+//! is seen by polling /proc (`poll_interval`), and stop waits by polling too.
+//! Known gap: a supervisor killed between the spawn and the pid file write
+//! (microseconds) leaves a child nobody adopts; the next start then fails to
+//! bind its addresses and says so in the log.
 
 use std::ffi::OsString;
 use std::io;

@@ -443,7 +443,9 @@ impl Supervisor {
 
     /// Ends supervision. `stop_children`: stop every child first (`lanai run`
     /// stopping normally); otherwise leave them running for the next
-    /// supervisor to adopt (an upgrade of `lanai run` itself).
+    /// supervisor to adopt (an upgrade of `lanai run` itself). Afterwards no
+    /// service is registered and the run directory is free for another
+    /// supervisor.
     pub async fn shutdown(&self, stop_children: bool) {
         let services = std::mem::take(&mut *self.services.write().unwrap_or_else(PoisonError::into_inner));
         // Stopped in parallel: each may take up to `stop_grace`.
