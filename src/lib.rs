@@ -2,6 +2,7 @@
 //! ARCHITECTURE.md): the data plane (`proxy`), VRRP (`vrrp`), and the appliance
 //! that supervises them (`appliance`, `web`, `store`).
 
+pub mod appliance;
 pub mod conf;
 pub mod proxy;
 pub mod store;
