@@ -27,6 +27,9 @@ enum Command {
     Proxy {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
+        /// Extra runtime API socket at admin level (used by `lanai run`).
+        #[arg(long)]
+        control: Option<PathBuf>,
     },
     /// Run VRRP from a keepalived.conf, like `keepalived -f` (VRRP only).
     Vrrp {
@@ -41,9 +44,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Proxy { file } => {
+        Command::Proxy { file, control } => {
             init_tracing();
-            lanai::proxy::process::run(&file)
+            lanai::proxy::process::run(&file, control.as_deref())
         }
         Command::Check { file, kind } => {
             let (diags, valid) = lanai::conf::check_file(&file, kind);

@@ -1,4 +1,9 @@
-//! The appliance (`lanai run`): supervisor of the service processes; the
-//! store, web console and apply pipeline join it here (see ARCHITECTURE.md).
+//! The appliance (`lanai run`): the store, the supervisor of the service
+//! processes, and the one apply/save pipeline every change goes through
+//! (console, JSON API, file manager, sync push, boot).
 
+pub mod pipeline;
+pub mod services;
 pub mod supervisor;
+
+pub use pipeline::{Appliance, ApplyError, ServiceInfo};

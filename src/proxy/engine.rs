@@ -336,8 +336,13 @@ impl Engine {
         Ok(warnings.iter().map(ToString::to_string).collect())
     }
 
-    /// Opens the `stats socket`s; `reload` requests arrive on the returned channel.
-    pub async fn open_runtime_sockets(&self) -> Result<mpsc::Receiver<ReloadRequest>, Vec<String>> {
+    /// Opens the `stats socket`s, plus `control` (admin level: the
+    /// appliance's own socket, whatever the configuration says); `reload`
+    /// requests arrive on the returned channel.
+    pub async fn open_runtime_sockets(
+        &self,
+        control: Option<&Path>,
+    ) -> Result<mpsc::Receiver<ReloadRequest>, Vec<String>> {
         let (tx, rx) = mpsc::channel(4);
         let config = self.shared.tables.load().config.clone();
         let ctx = Arc::new(RuntimeContext {
@@ -352,12 +357,13 @@ impl Engine {
         });
         let mut servers = Vec::new();
         let mut errors = Vec::new();
-        for sock in &config.global.stats_sockets {
-            match runtime::serve(&sock.path, sock.mode, sock.level, Arc::clone(&ctx)).await {
+        let control = control.map(|path| (path.to_path_buf(), Some(0o600), haproxy::RuntimeLevel::Admin, 0));
+        let configured =
+            config.global.stats_sockets.iter().map(|s| (s.path.clone(), s.mode, s.level, s.line));
+        for (path, mode, level, line) in control.into_iter().chain(configured) {
+            match runtime::serve(&path, mode, level, Arc::clone(&ctx)).await {
                 Ok(server) => servers.push(server),
-                Err(e) => {
-                    errors.push(format!("line {}: stats socket {}: {e}", sock.line, sock.path.display()))
-                }
+                Err(e) => errors.push(format!("line {line}: stats socket {}: {e}", path.display())),
             }
         }
         if !errors.is_empty() {

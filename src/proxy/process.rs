@@ -11,7 +11,7 @@ use super::runtime::ReloadRequest;
 use crate::conf::haproxy;
 
 /// `lanai proxy -f FILE`: runs until SIGTERM/SIGUSR1 (graceful) or SIGINT.
-pub fn run(path: &Path) -> std::process::ExitCode {
+pub fn run(path: &Path, control: Option<&Path>) -> std::process::ExitCode {
     let threads = match load(path) {
         Ok((cfg, _)) => cfg.global.nbthread.unwrap_or(1).max(1),
         Err(diags) => {
@@ -43,7 +43,7 @@ pub fn run(path: &Path) -> std::process::ExitCode {
                 return std::process::ExitCode::from(1);
             }
         };
-        let reloads = match engine.open_runtime_sockets().await {
+        let reloads = match engine.open_runtime_sockets(control).await {
             Ok(rx) => rx,
             Err(errors) => {
                 for e in errors {
