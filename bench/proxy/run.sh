@@ -87,14 +87,19 @@ nginx -c "$work/ngproxy.conf" -p "$work" & NG_PID=$!; pids+=($NG_PID)
 sleep 1
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU time (user+system, clock ticks) a process has used: CPU per request is
+# far less sensitive to other load on the machine than requests per second.
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
 wrk_run() { # url extra-args...
   local url=$1; shift
   wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" > "$work/wrk.out" 2>&1 || true
-  local rps p99
+  local rps p99 total
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  total=$(awk '/requests in/ {print $1}' "$work/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
   local errs; errs=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
-  echo "$rps|$p99|${errs:-none}"
+  echo "$rps|$p99|${errs:-none}|${total:-0}"
 }
 
 out=$root/bench/out; mkdir -p "$out"
@@ -107,13 +112,16 @@ echo "Command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION s per run, wrk -t
 echo
 echo "## HTTP keep-alive, small response"
 echo
-echo "| proxy | req/s | p99 | errors |"
-echo "|---|---|---|---|"
+echo "| proxy | req/s | p99 | CPU per request (µs) | errors |"
+echo "|---|---|---|---|---|"
 for name in haproxy lanai nginx; do
-  case $name in haproxy) port=$HA;; lanai) port=$LA;; nginx) port=$NG;; esac
+  case $name in haproxy) port=$HA; pid=$HA_PID;; lanai) port=$LA; pid=$LA_PID;; nginx) port=$NG; pid=$NG_PID;; esac
   wrk -t1 -c8 -d2s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true   # warm-up
-  IFS='|' read -r rps p99 errs < <(wrk_run "http://127.0.0.1:$port/")
-  echo "| $name | $rps | $p99 | $errs |"
+  t0=$(cpu_ticks "$pid")
+  IFS='|' read -r rps p99 errs total < <(wrk_run "http://127.0.0.1:$port/")
+  t1=$(cpu_ticks "$pid")
+  cpu=$(( total > 0 ? (t1 - t0) * 1000000 / HZ / total : 0 ))
+  echo "| $name | $rps | $p99 | $cpu | $errs |"
 done
 echo
 echo "## TCP bulk throughput (mode tcp, 1 GiB download through the relay)"
@@ -136,7 +144,7 @@ echo "| proxy | handshakes/s | p99 |"
 echo "|---|---|---|"
 for name in haproxy lanai; do
   case $name in haproxy) port=$HA_TLS;; lanai) port=$LA_TLS;; esac
-  IFS='|' read -r rps p99 errs < <(wrk_run "https://127.0.0.1:$port/" -H "Connection: close")
+  IFS='|' read -r rps p99 errs _ < <(wrk_run "https://127.0.0.1:$port/" -H "Connection: close")
   echo "| $name | $rps | $p99 |"
 done
 echo
