@@ -76,34 +76,6 @@ fn wait_listening(peer: &Peer, ports: &[u16]) -> Option<()> {
 /// A proxy section with nothing set, for tests that need a `Proxy` (the
 /// parser is not used by these modules' tests).
 pub fn proxy(name: &str) -> crate::conf::haproxy::model::Proxy {
-    use crate::conf::haproxy::model::{Mode, Proxy};
-    Proxy {
-        name: name.into(),
-        line: 1,
-        cap: Default::default(),
-        mode: Mode::Tcp,
-        logs: Vec::new(),
-        options: Default::default(),
-        timeouts: Default::default(),
-        errorfiles: Default::default(),
-        errorfile_lines: Default::default(),
-        binds: Vec::new(),
-        maxconn: None,
-        default_backend: None,
-        use_backends: Vec::new(),
-        http_request: Vec::new(),
-        http_response: Vec::new(),
-        tcp_request: Vec::new(),
-        inspect_delay: None,
-        monitor_uri: None,
-        balance: Default::default(),
-        servers: Vec::new(),
-        retries: 3,
-        retry_on: Default::default(),
-        health: Default::default(),
-        cookie: None,
-        http_reuse: Default::default(),
-        stats: None,
-        fullconn: None,
-    }
+    use crate::conf::haproxy::model::{Capabilities, Proxy};
+    Proxy { retry_on: Default::default(), ..Proxy::new(name, 1, Capabilities::default()) }
 }
