@@ -328,6 +328,9 @@ fn tshark_decodes_lanai_adverts_with_good_checksum() {
     c.push_str(
         "vrrp_instance VI_2 {\n  state MASTER\n  interface eth0\n  version 2\n  virtual_router_id 33\n  priority 120\n  advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n  virtual_ipaddress {\n    10.0.0.101/24\n    10.0.0.102/24\n  }\n}\n",
     );
+    c.push_str(
+        "vrrp_instance VI_3 {\n  state MASTER\n  interface eth0\n  virtual_router_id 42\n  priority 130\n  advert_int 0.5\n  virtual_ipaddress {\n    fd00::200/64\n  }\n}\n",
+    );
     let l = lab.lanai(0, "lanai", &c);
     assert!(wait_for(5 * S, || lab.has_vip(0) && lab.has_addr(0, "10.0.0.101")).is_some(), "{}", lab.log(l));
     let pcap = lab.path("cap.pcap");
@@ -344,12 +347,14 @@ fn tshark_decodes_lanai_adverts_with_good_checksum() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.iter().filter(|l| l.starts_with("3,30,150,1,")).count() >= 5, "{text}");
     assert!(lines.iter().any(|l| l.starts_with("2,33,120,1,1,255")), "{text}");
+    // IPv6 (no ip.ttl field).
+    assert!(lines.iter().any(|l| l.starts_with("3,42,130,1,,")), "{text}");
     // Every advert decodes with checksum status Good (1).
     for l in &lines {
         assert_eq!(l.split(',').nth(3), Some("1"), "bad line {l} in {text}");
     }
     let st = lab.show(l).expect("control");
-    assert_eq!(st.as_array().map(Vec::len), Some(2));
+    assert_eq!(st.as_array().map(Vec::len), Some(3));
 }
 
 /// RFC 5798 6.4.2: a v3 backup adopts the master's advert interval, so a Lanai
@@ -528,4 +533,43 @@ fn v3_interface_down_means_fault() {
         "{}",
         lab.log(l)
     );
+}
+
+/// VRRPv3 over IPv6 (link-local sources, ff02::12, kernel checksum): Lanai
+/// master, keepalived backup, hard kill -> takeover; then Lanai restarts as
+/// backup of keepalived and takes over again on its graceful stop.
+#[test]
+fn v3_ipv6_both_roles() {
+    use vrrp_support::{conf6, VIP6};
+    let mut lab = Lab::new("v6", 2);
+    let l = lab.lanai(0, "lanai", &conf6(41, "MASTER", 150, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_addr(0, VIP6)).is_some(), "{}", lab.log(l));
+    let k = lab.keepalived(1, "ka", &conf6(41, "BACKUP", 100, "0.1", ""));
+    assert!(
+        wait_for(5 * S, || lab.log(k).contains("(VI_1) Entering BACKUP STATE")).is_some(),
+        "{}",
+        lab.log(k)
+    );
+    std::thread::sleep(S);
+    assert!(lab.has_addr(0, VIP6) && !lab.has_addr(1, VIP6), "{}", lab.log(k));
+    let klog = lab.log(k);
+    assert!(!klog.contains("checksum") && !klog.contains("too short"), "{klog}");
+    lab.kill(l);
+    let took = wait_for(3 * S, || lab.has_addr(1, VIP6)).expect("keepalived never took over");
+    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+    // Clean the dead master's address as a reboot would, then come back as backup.
+    lab.exec(0, &["ip", "addr", "del", "fd00::100/64", "dev", "eth0"]);
+    let l2 = lab.lanai(0, "lanai2", &conf6(41, "BACKUP", 50, "0.1", ""));
+    assert!(
+        wait_for(5 * S, || lab.show(l2).is_some_and(|v| v[0]["stats"]["advert_rcvd"].as_u64() > Some(5)))
+            .is_some(),
+        "{}",
+        lab.log(l2)
+    );
+    assert_eq!(lab.state(l2), "BACKUP");
+    let st = lab.show(l2).expect("control");
+    assert!(st[0]["master_address"].as_str().unwrap_or_default().starts_with("fe80::"), "{st}");
+    lab.term(k);
+    assert!(wait_for(S, || lab.has_addr(0, VIP6)).is_some(), "{}", lab.log(l2));
+    assert!(lab.log(l2).contains("(VI_1) Backup received priority 0 advertisement"));
 }

@@ -5,13 +5,13 @@
 //!
 //! Log lines use keepalived's wording so that operators' greps keep working.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use super::packet::{Auth, DecodeError, Received, AUTH_LEN, MCAST_GROUP, VRRP_TTL};
+use super::packet::{Auth, DecodeError, Received, AUTH_LEN, VRRP_TTL};
 
 /// Priority of the address owner (RFC 5798 5.2.4).
 pub const PRIO_OWNER: u8 = 255;
@@ -48,11 +48,11 @@ pub struct Params {
     /// Advertisement interval in centiseconds.
     pub adver_int_cs: u16,
     pub auth: Auth,
-    pub vips: Vec<Ipv4Addr>,
+    pub vips: Vec<IpAddr>,
     /// Our source address: unicast_src_ip or the interface's primary address. Also
     /// the tie-breaker when priorities are equal.
-    pub src: Ipv4Addr,
-    pub unicast_peers: Vec<Ipv4Addr>,
+    pub src: IpAddr,
+    pub unicast_peers: Vec<IpAddr>,
     /// `state MASTER` in the configuration.
     pub want_master: bool,
     pub nopreempt: bool,
@@ -127,7 +127,7 @@ pub struct Fsm {
     sands: Option<Instant>,
     garp_at: Option<Instant>,
     preempt_time: Option<Instant>,
-    master_addr: Option<Ipv4Addr>,
+    master_addr: Option<IpAddr>,
     master_priority: u8,
     last_transition: Option<Instant>,
     pub stats: Stats,
@@ -163,7 +163,7 @@ impl Fsm {
     pub fn effective_priority(&self) -> u8 {
         self.effective
     }
-    pub fn master_addr(&self) -> Option<Ipv4Addr> {
+    pub fn master_addr(&self) -> Option<IpAddr> {
         if self.state == State::Master {
             Some(self.p.src)
         } else {
@@ -397,7 +397,7 @@ impl Fsm {
             self.stats.addr_list_err += 1;
             return false;
         }
-        if (r.dst == MCAST_GROUP || r.dst.is_multicast()) == unicast {
+        if r.dst.is_multicast() == unicast {
             let (e, g) = if unicast { ("un", "mult") } else { ("mult", "un") };
             info!("({name}) Expected {e}icast packet but received {g}icast packet");
             self.stats.addr_list_err += 1;
@@ -487,7 +487,8 @@ impl Fsm {
 
     fn master_rx(&mut self, r: &Received, prio: u8, now: Instant, out: &mut Vec<Action>) {
         let name = self.p.name.clone();
-        let theirs_higher_addr = u32::from(r.src) > u32::from(self.p.src);
+        // Same family on both sides, so IpAddr's order is the numeric one.
+        let theirs_higher_addr = r.src > self.p.src;
         if prio == 0 {
             // Another master is leaving: advertise at once so backups do not
             // take over after their skew time.
@@ -585,12 +586,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::packet::Advert;
+    use super::super::packet::{Advert, MCAST_GROUP};
     use super::*;
+    use std::net::Ipv4Addr;
 
-    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-    const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-    const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+    const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));
 
     fn params(version: u8, prio: u8, want_master: bool) -> Params {
         Params {
@@ -614,7 +616,7 @@ mod tests {
     fn rx(version: u8, prio: u8, adver_int_cs: u16) -> Event {
         Event::Advert(Received {
             src: PEER,
-            dst: MCAST_GROUP,
+            dst: IpAddr::V4(MCAST_GROUP),
             ttl: 255,
             advert: Advert {
                 version,
@@ -790,7 +792,7 @@ mod tests {
     fn equal_priority_lower_ip_loses() {
         let t0 = Instant::now();
         let mut p = params(3, 100, true);
-        p.src = Ipv4Addr::new(10, 0, 0, 9);
+        p.src = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
         let mut f = Fsm::new(p);
         f.handle(Event::Startup { fault: false }, t0);
         f.handle(Event::Timer, t0 + ms(1010));
@@ -840,7 +842,7 @@ mod tests {
         assert_eq!(f.stats.ip_ttl_err, 1);
         // Wrong VIP list.
         let mut v = r.clone();
-        v.advert.addrs = vec![Ipv4Addr::new(1, 2, 3, 4)];
+        v.advert.addrs = vec![IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4))];
         f.handle(Event::Advert(v), t0 + ms(10));
         assert_eq!(f.stats.addr_list_err, 1);
         // Interval mismatch (v2).
