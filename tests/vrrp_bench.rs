@@ -156,6 +156,9 @@ fn run_case(tag: &str, master: Impl, backup: Impl, v3: bool, kill: bool) -> Opti
         return None;
     }
     let t_fail = Instant::now();
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!("{tag}: failure at {:?}", std::time::SystemTime::now());
+    }
     if kill {
         lab.kill(m);
         let _ = std::process::Command::new("ip")
