@@ -573,3 +573,67 @@ fn v3_ipv6_both_roles() {
     assert!(wait_for(S, || lab.has_addr(0, VIP6)).is_some(), "{}", lab.log(l2));
     assert!(lab.log(l2).contains("(VI_1) Backup received priority 0 advertisement"));
 }
+
+/// Seed 001's keepalived.conf verbatim (e-mail settings warned about) on Lanai,
+/// its second node (priority 50, as the article says) on keepalived.
+#[test]
+fn seed_001_verbatim_lanai_master_keepalived_backup() {
+    let seed = "! Barebones conf File for keepalived\n\n  global_defs {\n     notification_email {\n       administrator@example.com\n     }\n     notification_email_from HAProxy1@example.com\n     smtp_server mymailserver.example.com\n     smtp_connect_timeout 60\n  }\n\n  vrrp_instance VI_1 {\n      state MASTER\n      interface eth0\n      virtual_router_id 101\n      priority 101\n      advert_int 1\n      authentication {\n          auth_type PASS\n          auth_pass 12345678\n      }\n      virtual_ipaddress {\n          192.168.3.135\n      }\n  }\n";
+    let mut lab = Lab::new("seed1", 2);
+    let l = lab.lanai(0, "lanai", seed);
+    assert!(wait_for(5 * S, || lab.has_addr(0, "192.168.3.135")).is_some(), "{}", lab.log(l));
+    assert!(lab.log(l).contains("warning: notification_email: e-mail alerts are not supported, ignored"));
+    let node2 = seed
+        .replace("HAProxy1", "HAProxy2")
+        .replace("priority 101", "priority 50")
+        .replace("MASTER", "BACKUP");
+    let k = lab.keepalived(1, "ka", &node2);
+    assert!(
+        wait_for(5 * S, || lab.log(k).contains("(VI_1) Entering BACKUP STATE")).is_some(),
+        "{}",
+        lab.log(k)
+    );
+    std::thread::sleep(2 * S);
+    assert!(lab.has_addr(0, "192.168.3.135") && !lab.has_addr(1, "192.168.3.135"));
+    lab.term(l);
+    assert!(wait_for(2 * S, || lab.has_addr(1, "192.168.3.135")).is_some(), "{}", lab.log(k));
+}
+
+/// Seed 003's pair (without the article's `<--` annotations): keepalived is lb01
+/// (MASTER 100), Lanai is lb02 (BACKUP 90) and takes over when lb01 dies.
+#[test]
+fn seed_003_keepalived_master_lanai_backup() {
+    let lb01 = "vrrp_instance VI_1 {\nstate MASTER\ninterface eth0\nvirtual_router_id 51\npriority 100\nadvert_int 1\nauthentication {\nauth_type PASS\nauth_pass s3cret\n}\nvirtual_ipaddress {\n192.168.1.10/24\n}\n}\n";
+    let lb02 = lb01.replace("MASTER", "BACKUP").replace("priority 100", "priority 90");
+    let mut lab = Lab::new("seed3", 2);
+    let k = lab.keepalived(0, "ka", lb01);
+    assert!(wait_for(5 * S, || lab.has_addr(0, "192.168.1.10")).is_some(), "{}", lab.log(k));
+    let l = lab.lanai(1, "lanai", &lb02);
+    assert!(wait_for(5 * S, || lab
+        .show(l)
+        .is_some_and(|v| v[0]["stats"]["advert_rcvd"].as_u64() >= Some(2)))
+    .is_some());
+    assert_eq!(lab.state(l), "BACKUP");
+    lab.kill(k);
+    assert!(wait_for(5 * S, || lab.has_addr(1, "192.168.1.10")).is_some(), "{}", lab.log(l));
+}
+
+/// `lanai vrrp -f` refuses a broken file (seed 004's block) with FILE:LINE
+/// messages and exit status 1, before touching the network.
+#[test]
+fn cli_refuses_broken_config_with_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("k.conf");
+    std::fs::write(&f, "vrrp_instance_VI_1 {\n\tstate MASTER\n\tinterface seth0\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lanai"))
+        .args(["vrrp", "-f"])
+        .arg(&f)
+        .arg("--control")
+        .arg(dir.path().join("s.sock"))
+        .output()
+        .expect("run lanai");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("k.conf:1: unknown keyword 'vrrp_instance_VI_1'"), "{err}");
+    assert!(err.contains("k.conf:1: missing '}' for the block opened here"), "{err}");
+}
