@@ -62,6 +62,7 @@ struct Key {
     inst: VrrpInstance,
     scripts: Vec<VrrpScript>,
     script_user: Option<String>,
+    script_security: bool,
 }
 
 struct Running {
@@ -220,7 +221,12 @@ async fn apply(
             .iter()
             .filter_map(|t| cfg.scripts.iter().find(|s| s.name == t.name).cloned())
             .collect();
-        let key = Key { inst: inst.clone(), scripts, script_user: cfg.global.script_user.clone() };
+        let key = Key {
+            inst: inst.clone(),
+            scripts,
+            script_user: cfg.global.script_user.clone(),
+            script_security: cfg.global.enable_script_security,
+        };
         match running.remove(&inst.name) {
             Some(r) if r.key == key => {
                 next.insert(inst.name.clone(), r);
@@ -267,7 +273,29 @@ fn start_instance(key: Key, global: &GlobalDefs) -> Running {
             None
         }
     });
-    let tracker = tokio::spawn(tracker_task(inst.clone(), key.scripts.clone(), uid_gid, tx.clone()));
+    if !key.script_security
+        && !key.scripts.is_empty()
+        && nix::unistd::geteuid().is_root()
+        && uid_gid.is_none()
+    {
+        warn!("SECURITY VIOLATION - scripts are being executed but script_security not enabled.");
+    }
+    let scripts: Vec<VrrpScript> = key
+        .scripts
+        .iter()
+        .filter(|s| {
+            let insecure = key
+                .script_security
+                .then(|| s.script.split_whitespace().next().and_then(track::insecure_reason))
+                .flatten();
+            if let Some(why) = &insecure {
+                warn!("WARNING - script `{}` is not secure ({why}) - disabling", s.name);
+            }
+            insecure.is_none()
+        })
+        .cloned()
+        .collect();
+    let tracker = tokio::spawn(tracker_task(inst.clone(), scripts, uid_gid, tx.clone()));
     let task = tokio::spawn(instance_task(inst, rx, status.clone(), uid_gid));
     Running { key, tx, status, task, tracker }
 }
