@@ -1,4 +1,5 @@
-//! VRRP advertisement codec: VRRPv2 (RFC 3768) and VRRPv3 (RFC 5798) over IPv4.
+//! VRRP advertisement codec: VRRPv2 (RFC 3768) and VRRPv3 (RFC 5798) over IPv4,
+//! and VRRPv3 over IPv6 (payload only: the kernel owns the IPv6 header).
 //!
 //! We build the IPv4 header ourselves (the socket uses `IP_HDRINCL`, as keepalived
 //! does) so that the source address in the v3 pseudo-header is exactly the one on
