@@ -637,3 +637,21 @@ fn cli_refuses_broken_config_with_lines() {
     assert!(err.contains("k.conf:1: unknown keyword 'vrrp_instance_VI_1'"), "{err}");
     assert!(err.contains("k.conf:1: missing '}' for the block opened here"), "{err}");
 }
+
+/// `preempt_delay`: a higher-priority Lanai backup waits that long after its
+/// first advert before preempting keepalived.
+#[test]
+fn v3_preempt_delay_postpones_preemption() {
+    let mut lab = Lab::new("pdelay", 2);
+    let k = lab.keepalived(0, "ka", &conf(3, 43, "MASTER", 100, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
+    let t0 = Instant::now();
+    let l = lab.lanai(1, "lanai", &conf(3, 43, "BACKUP", 200, "0.1", "  preempt_delay 1\n"));
+    std::thread::sleep(S * 8 / 10);
+    assert_eq!(lab.state(l), "BACKUP", "{}", lab.log(l));
+    assert!(lab.has_vip(0));
+    assert!(wait_for(3 * S, || lab.state(l) == "MASTER").is_some(), "{}", lab.log(l));
+    // First advert (~0.1 s) + 1 s delay + down interval (0.32 s).
+    assert!(t0.elapsed() > Duration::from_millis(1300), "preempted after {:?}", t0.elapsed());
+    assert!(wait_for(2 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some());
+}
