@@ -131,13 +131,21 @@ fn v2_pass_lanai_master_keepalived_backup_graceful_and_notify() {
     assert!(!klog.contains("invalid passwd") && !klog.contains("checksum"), "{klog}");
     let t0 = Instant::now();
     lab.term(l);
-    let took = wait_for(3 * S, || lab.has_vip(1)).expect("keepalived never took over");
+    // Make-before-break: Lanai keeps the VIP until keepalived has taken over,
+    // so at no sampled instant is the VIP nowhere.
+    let took = wait_for(3 * S, || {
+        let (a, b) = (lab.has_vip(0), lab.has_vip(1));
+        assert!(a || b, "VIP absent from both nodes during the handover");
+        b
+    })
+    .expect("keepalived never took over");
     // keepalived's skew for priority 100 at v2: 156/256 s = 609 ms.
     assert!(took < Duration::from_millis(609 + 150), "takeover took {took:?}");
     eprintln!("v2 graceful: keepalived took over after {:?}", t0.elapsed());
     assert!(lab.wait_exit(l, 5 * S));
     assert!(!lab.has_vip(0), "lanai left its VIP behind");
     assert!(lab.log(l).contains("(VI_1) sent 0 priority"));
+    assert!(lab.log(l).contains("(VI_1) 10.0.0.2 took over, removing VIPs"), "{}", lab.log(l));
     let notes = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(notes.contains("INSTANCE VI_1 BACKUP 150"), "{notes}");
     assert!(notes.contains("master-only"), "{notes}");

@@ -12,7 +12,13 @@
 //!   `vips`, `stats` (counters named as in keepalived's stats dump).
 //! - `reload` -> re-reads the file; unchanged instances keep their state. Replies
 //!   `ok` or `error: FILE:LINE: message` lines.
-//! - `stop` -> graceful stop (priority 0 adverts, VIPs removed), replies `ok`.
+//! - `stop` -> graceful stop, replies `ok`.
+//!
+//! Graceful stop (SIGTERM, `stop`): a master sends a priority 0 advert and keeps
+//! its VIPs until the new master's first advert arrives (at most one
+//! master-down interval), then removes them and exits: make-before-break, so
+//! clients see no gap. keepalived removes them at once, leaving a gap of one
+//! skew time. A backup stops at once.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -166,8 +172,11 @@ async fn daemon(file: PathBuf, cfg: KeepalivedConfig, control: PathBuf) -> ExitC
         }
     }
     info!("Stopping");
-    for (_, r) in std::mem::take(&mut running) {
-        stop_instance(r).await;
+    // All at once: a master's stop may hold its VIPs until a backup takes over.
+    let stops: Vec<_> =
+        std::mem::take(&mut running).into_values().map(|r| tokio::spawn(stop_instance(r))).collect();
+    for s in stops {
+        let _ = s.await;
     }
     let _ = std::fs::remove_file(&control);
     if let Some(r) = stop_reply {
@@ -559,11 +568,10 @@ async fn instance_task(
                 }
             },
         };
-        let stop = matches!(ev, Event::Shutdown);
         let acts = fsm.handle(ev, Instant::now());
         execute(&edge, &fsm, acts, &mut children);
         publish(&status, &fsm);
-        if stop {
+        if fsm.finished() {
             break;
         }
         children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));

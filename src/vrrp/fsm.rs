@@ -130,6 +130,9 @@ pub struct Fsm {
     master_addr: Option<IpAddr>,
     master_priority: u8,
     last_transition: Option<Instant>,
+    /// Graceful stop of a master: VIPs kept until this instant at the latest.
+    hold_until: Option<Instant>,
+    finished: bool,
     pub stats: Stats,
 }
 
@@ -150,6 +153,8 @@ impl Fsm {
             master_addr: None,
             master_priority: 0,
             last_transition: None,
+            hold_until: None,
+            finished: false,
             stats: Stats::default(),
         }
     }
@@ -277,6 +282,7 @@ impl Fsm {
             return;
         }
         match self.state {
+            State::Stop if self.hold_until.is_some() => self.release_hold(out),
             State::Backup => {
                 info!("({}) Receive advertisement timeout", self.p.name);
                 self.goto_master(now, out);
@@ -429,6 +435,14 @@ impl Fsm {
         if r.advert.vrid != self.p.vrid || r.src == self.p.src {
             return;
         }
+        if self.state == State::Stop && self.hold_until.is_some() {
+            // A valid advert with a real priority: someone else is master now.
+            if r.advert.priority > 0 && self.check(&r) {
+                info!("({}) {} took over, removing VIPs", self.p.name, r.src);
+                self.release_hold(out);
+            }
+            return;
+        }
         if matches!(self.state, State::Init | State::Stop | State::Fault) {
             return;
         }
@@ -568,15 +582,39 @@ impl Fsm {
     }
 
     fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if self.state == State::Master {
+        if self.state == State::Stop {
+            return;
+        }
+        let was_master = self.state == State::Master;
+        self.garp_at = None;
+        if was_master {
             self.send(0, out);
             info!("({}) sent 0 priority", self.p.name);
-            out.push(Action::RemoveVips);
             self.stats.release_master += 1;
+            // Make-before-break: keep serving the VIPs until a backup announces
+            // itself as the new master (it does so after its skew time, then adds
+            // the VIPs and sends GARPs), so clients see no gap. Bounded by the
+            // master-down interval for the case where nobody takes over.
+            self.hold_until = Some(now + self.master_down_interval());
+            self.sands = self.hold_until;
+        } else {
+            self.sands = None;
+            self.finished = true;
         }
-        self.sands = None;
-        self.garp_at = None;
         self.transition(State::Stop, now, out);
+    }
+
+    /// End of the make-before-break hold: the VIPs go.
+    fn release_hold(&mut self, out: &mut Vec<Action>) {
+        self.hold_until = None;
+        self.sands = None;
+        self.finished = true;
+        out.push(Action::RemoveVips);
+    }
+
+    /// True once a Shutdown has been fully carried out (the edge can exit).
+    pub fn finished(&self) -> bool {
+        self.finished
     }
 }
 
@@ -807,12 +845,45 @@ mod tests {
         f.handle(Event::Startup { fault: false }, t0);
         f.handle(Event::Timer, t0 + ms(1010));
         let a = f.handle(Event::Shutdown, t0 + ms(1500));
-        assert_eq!(
-            a,
-            vec![Action::SendAdvert { priority: 0 }, Action::RemoveVips, Action::Notify(State::Stop)]
-        );
+        assert_eq!(a, vec![Action::SendAdvert { priority: 0 }, Action::Notify(State::Stop)]);
+        assert_eq!(f.state(), State::Stop);
         assert_eq!(f.stats.pri_zero_sent, 1);
+        assert!(!f.finished());
+        // VIPs held until the new master's first advert...
+        let a = f.handle(rx(3, 90, 100), t0 + ms(1560));
+        assert_eq!(a, vec![Action::RemoveVips]);
+        assert!(f.finished());
         assert_eq!(f.next_deadline(), None);
+        // ...and a second Shutdown (channel closed) is a no-op.
+        assert!(f.handle(Event::Shutdown, t0 + ms(1600)).is_empty());
+    }
+
+    #[test]
+    fn graceful_stop_without_backup_releases_after_down_interval() {
+        let t0 = Instant::now();
+        let mut f = Fsm::new(params(3, 100, true));
+        f.handle(Event::Startup { fault: false }, t0);
+        f.handle(Event::Timer, t0 + ms(1010));
+        f.handle(Event::Shutdown, t0 + ms(1500));
+        // Our own priority-0 advert looping back or a bad one does not release.
+        let Event::Advert(mut r) = rx(3, 0, 100) else { unreachable!() };
+        assert!(f.handle(Event::Advert(r.clone()), t0 + ms(1510)).is_empty());
+        r.advert.priority = 90;
+        r.ttl = 1;
+        assert!(f.handle(Event::Advert(r), t0 + ms(1520)).is_empty());
+        assert_eq!(f.next_deadline(), Some(t0 + ms(1500) + f.master_down_interval()));
+        let a = f.handle(Event::Timer, t0 + ms(1500) + f.master_down_interval());
+        assert_eq!(a, vec![Action::RemoveVips]);
+        assert!(f.finished());
+    }
+
+    #[test]
+    fn stop_from_backup_is_immediate() {
+        let t0 = Instant::now();
+        let mut f = Fsm::new(params(3, 100, false));
+        f.handle(Event::Startup { fault: false }, t0);
+        assert_eq!(f.handle(Event::Shutdown, t0 + ms(10)), vec![Action::Notify(State::Stop)]);
+        assert!(f.finished());
     }
 
     #[test]
