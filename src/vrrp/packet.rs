@@ -371,9 +371,9 @@ mod tests {
         assert_eq!(decode_ipv4(&q), Err(DecodeError::Checksum(3)));
     }
 
-    /// A VRRPv3 advert captured from keepalived 2.2.7 (vrid 51, prio 100, 1 s,
-    /// VIP 192.168.1.10, from 10.0.0.1 to 224.0.0.18): checksum 0xd4e6 was
-    /// computed independently with the RFC 5798 pseudo-header.
+    /// The v3 checksum against a sum written out by hand from RFC 5798 5.2.8
+    /// (pseudo-header words, then the message with a zero checksum). That
+    /// keepalived agrees is proven on the wire by tests/vrrp_interop.rs.
     #[test]
     fn v3_known_checksum() {
         let v = encode_vrrp(&adv(3), &Auth::None, Ipv4Addr::new(10, 0, 0, 1), MCAST_GROUP);
