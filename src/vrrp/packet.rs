@@ -172,9 +172,9 @@ pub fn encode_vrrp(adv: &Advert, auth: &Auth, src: Ipv4Addr, dst: Ipv4Addr) -> V
 }
 
 /// Encodes the whole IPv4 datagram as keepalived sends it: TOS 0xc0 (internet
-/// control), TTL 255, protocol 112. The kernel fills the IP id and header checksum
-/// when they are 0 under IP_HDRINCL, but we fill the checksum anyway so that the
-/// bytes are complete for tests.
+/// control), TTL 255, protocol 112. Under IP_HDRINCL the kernel always rewrites
+/// the header checksum and fills the id when it is 0; we compute the checksum
+/// anyway so that the bytes are a complete, valid datagram on their own.
 pub fn encode_ipv4(adv: &Advert, auth: &Auth, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
     let vrrp = encode_vrrp(adv, auth, src, dst);
     let total = IP_HDR_LEN + vrrp.len();
