@@ -145,7 +145,7 @@ fn v2_pass_lanai_master_keepalived_backup_graceful_and_notify() {
     assert!(lab.wait_exit(l, 5 * S));
     assert!(!lab.has_vip(0), "lanai left its VIP behind");
     assert!(lab.log(l).contains("(VI_1) sent 0 priority"));
-    assert!(lab.log(l).contains("(VI_1) 10.0.0.2 took over, removing VIPs"), "{}", lab.log(l));
+    assert!(lab.log(l).contains("(VI_1) 10.0.0.2 took over, removing VIPs in 20ms"), "{}", lab.log(l));
     let notes = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(notes.contains("INSTANCE VI_1 BACKUP 150"), "{notes}");
     assert!(notes.contains("master-only"), "{notes}");

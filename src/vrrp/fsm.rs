@@ -16,6 +16,11 @@ use super::packet::{Auth, DecodeError, Received, AUTH_LEN, VRRP_TTL};
 /// Priority of the address owner (RFC 5798 5.2.4).
 pub const PRIO_OWNER: u8 = 255;
 
+/// How long a gracefully stopping master keeps its VIPs after the new master's
+/// first advert (the new master adds the VIPs and sends GARPs right after it).
+/// Short, because both nodes hold the VIPs meanwhile.
+pub const HANDOVER_GRACE: Duration = Duration::from_millis(20);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum State {
@@ -132,6 +137,7 @@ pub struct Fsm {
     last_transition: Option<Instant>,
     /// Graceful stop of a master: VIPs kept until this instant at the latest.
     hold_until: Option<Instant>,
+    handover_seen: bool,
     finished: bool,
     pub stats: Stats,
 }
@@ -154,6 +160,7 @@ impl Fsm {
             master_priority: 0,
             last_transition: None,
             hold_until: None,
+            handover_seen: false,
             finished: false,
             stats: Stats::default(),
         }
@@ -437,9 +444,15 @@ impl Fsm {
         }
         if self.state == State::Stop && self.hold_until.is_some() {
             // A valid advert with a real priority: someone else is master now.
-            if r.advert.priority > 0 && self.check(&r) {
-                info!("({}) {} took over, removing VIPs", self.p.name, r.src);
-                self.release_hold(out);
+            if r.advert.priority > 0 && self.check(&r) && !self.handover_seen {
+                // The new master sends this advert just before adding the VIPs
+                // and sending its GARPs: keep answering a little longer so that
+                // clients still using our MAC are served until the GARPs land.
+                info!("({}) {} took over, removing VIPs in {:?}", self.p.name, r.src, HANDOVER_GRACE);
+                self.handover_seen = true;
+                let end = now + HANDOVER_GRACE;
+                self.hold_until = Some(self.hold_until.map_or(end, |h| h.min(end)));
+                self.sands = self.hold_until;
             }
             return;
         }
@@ -849,9 +862,12 @@ mod tests {
         assert_eq!(f.state(), State::Stop);
         assert_eq!(f.stats.pri_zero_sent, 1);
         assert!(!f.finished());
-        // VIPs held until the new master's first advert...
-        let a = f.handle(rx(3, 90, 100), t0 + ms(1560));
-        assert_eq!(a, vec![Action::RemoveVips]);
+        // VIPs held until the new master's first advert, plus the grace...
+        assert!(f.handle(rx(3, 90, 100), t0 + ms(1560)).is_empty());
+        assert_eq!(f.next_deadline(), Some(t0 + ms(1560) + HANDOVER_GRACE));
+        assert!(!f.finished());
+        assert!(f.handle(rx(3, 90, 100), t0 + ms(1570)).is_empty());
+        assert_eq!(f.handle(Event::Timer, t0 + ms(1580)), vec![Action::RemoveVips]);
         assert!(f.finished());
         assert_eq!(f.next_deadline(), None);
         // ...and a second Shutdown (channel closed) is a no-op.
