@@ -209,9 +209,11 @@ fn run_case(tag: &str, master: Impl, backup: Impl, v3: bool, kill: bool) -> Opti
         }
     }
     std::thread::sleep(S / 2);
+    // Probes first: stopping the servers while probes are in flight would
+    // fail them.
     pstop.store(true, Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
     let samples = p.join().ok()?;
+    stop.store(true, Ordering::Relaxed);
     if took.is_none() {
         eprintln!(
             "{tag}: the backup never took over\n--- master:\n{}\n--- backup:\n{}",
