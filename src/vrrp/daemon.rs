@@ -15,10 +15,11 @@
 //! - `stop` -> graceful stop, replies `ok`.
 //!
 //! Graceful stop (SIGTERM, `stop`): a master sends a priority 0 advert and keeps
-//! its VIPs until the new master's first advert arrives (at most one
-//! master-down interval), then removes them and exits: make-before-break, so
-//! clients see no gap. keepalived removes them at once, leaving a gap of one
-//! skew time. A backup stops at once.
+//! its VIPs until 20 ms after the new master's first advert (the new master adds
+//! the VIPs and sends its GARPs right after that advert), at most one
+//! master-down interval when nobody takes over; then it removes them and exits.
+//! Make-before-break: clients see no gap, where keepalived, which removes them at
+//! once, leaves a gap of one skew time. A backup stops at once.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
