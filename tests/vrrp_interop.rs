@@ -131,13 +131,21 @@ fn v2_pass_lanai_master_keepalived_backup_graceful_and_notify() {
     assert!(!klog.contains("invalid passwd") && !klog.contains("checksum"), "{klog}");
     let t0 = Instant::now();
     lab.term(l);
-    let took = wait_for(3 * S, || lab.has_vip(1)).expect("keepalived never took over");
+    // Make-before-break: Lanai keeps the VIP until keepalived has taken over,
+    // so at no sampled instant is the VIP nowhere.
+    let took = wait_for(3 * S, || {
+        let (a, b) = (lab.has_vip(0), lab.has_vip(1));
+        assert!(a || b, "VIP absent from both nodes during the handover");
+        b
+    })
+    .expect("keepalived never took over");
     // keepalived's skew for priority 100 at v2: 156/256 s = 609 ms.
     assert!(took < Duration::from_millis(609 + 150), "takeover took {took:?}");
     eprintln!("v2 graceful: keepalived took over after {:?}", t0.elapsed());
     assert!(lab.wait_exit(l, 5 * S));
     assert!(!lab.has_vip(0), "lanai left its VIP behind");
     assert!(lab.log(l).contains("(VI_1) sent 0 priority"));
+    assert!(lab.log(l).contains("(VI_1) 10.0.0.2 took over, removing VIPs in 20ms"), "{}", lab.log(l));
     let notes = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(notes.contains("INSTANCE VI_1 BACKUP 150"), "{notes}");
     assert!(notes.contains("master-only"), "{notes}");
@@ -328,6 +336,9 @@ fn tshark_decodes_lanai_adverts_with_good_checksum() {
     c.push_str(
         "vrrp_instance VI_2 {\n  state MASTER\n  interface eth0\n  version 2\n  virtual_router_id 33\n  priority 120\n  advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n  virtual_ipaddress {\n    10.0.0.101/24\n    10.0.0.102/24\n  }\n}\n",
     );
+    c.push_str(
+        "vrrp_instance VI_3 {\n  state MASTER\n  interface eth0\n  virtual_router_id 42\n  priority 130\n  advert_int 0.5\n  virtual_ipaddress {\n    fd00::200/64\n  }\n}\n",
+    );
     let l = lab.lanai(0, "lanai", &c);
     assert!(wait_for(5 * S, || lab.has_vip(0) && lab.has_addr(0, "10.0.0.101")).is_some(), "{}", lab.log(l));
     let pcap = lab.path("cap.pcap");
@@ -344,12 +355,14 @@ fn tshark_decodes_lanai_adverts_with_good_checksum() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.iter().filter(|l| l.starts_with("3,30,150,1,")).count() >= 5, "{text}");
     assert!(lines.iter().any(|l| l.starts_with("2,33,120,1,1,255")), "{text}");
+    // IPv6 (no ip.ttl field).
+    assert!(lines.iter().any(|l| l.starts_with("3,42,130,1,,")), "{text}");
     // Every advert decodes with checksum status Good (1).
     for l in &lines {
         assert_eq!(l.split(',').nth(3), Some("1"), "bad line {l} in {text}");
     }
     let st = lab.show(l).expect("control");
-    assert_eq!(st.as_array().map(Vec::len), Some(2));
+    assert_eq!(st.as_array().map(Vec::len), Some(3));
 }
 
 /// RFC 5798 6.4.2: a v3 backup adopts the master's advert interval, so a Lanai
@@ -528,4 +541,125 @@ fn v3_interface_down_means_fault() {
         "{}",
         lab.log(l)
     );
+}
+
+/// VRRPv3 over IPv6 (link-local sources, ff02::12, kernel checksum): Lanai
+/// master, keepalived backup, hard kill -> takeover; then Lanai restarts as
+/// backup of keepalived and takes over again on its graceful stop.
+#[test]
+fn v3_ipv6_both_roles() {
+    use vrrp_support::{conf6, VIP6};
+    let mut lab = Lab::new("v6", 2);
+    let l = lab.lanai(0, "lanai", &conf6(41, "MASTER", 150, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_addr(0, VIP6)).is_some(), "{}", lab.log(l));
+    let k = lab.keepalived(1, "ka", &conf6(41, "BACKUP", 100, "0.1", ""));
+    assert!(
+        wait_for(5 * S, || lab.log(k).contains("(VI_1) Entering BACKUP STATE")).is_some(),
+        "{}",
+        lab.log(k)
+    );
+    std::thread::sleep(S);
+    assert!(lab.has_addr(0, VIP6) && !lab.has_addr(1, VIP6), "{}", lab.log(k));
+    let klog = lab.log(k);
+    assert!(!klog.contains("checksum") && !klog.contains("too short"), "{klog}");
+    lab.kill(l);
+    let took = wait_for(3 * S, || lab.has_addr(1, VIP6)).expect("keepalived never took over");
+    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+    // Clean the dead master's address as a reboot would, then come back as backup.
+    lab.exec(0, &["ip", "addr", "del", "fd00::100/64", "dev", "eth0"]);
+    let l2 = lab.lanai(0, "lanai2", &conf6(41, "BACKUP", 50, "0.1", ""));
+    assert!(
+        wait_for(5 * S, || lab.show(l2).is_some_and(|v| v[0]["stats"]["advert_rcvd"].as_u64() > Some(5)))
+            .is_some(),
+        "{}",
+        lab.log(l2)
+    );
+    assert_eq!(lab.state(l2), "BACKUP");
+    let st = lab.show(l2).expect("control");
+    assert!(st[0]["master_address"].as_str().unwrap_or_default().starts_with("fe80::"), "{st}");
+    lab.term(k);
+    assert!(wait_for(S, || lab.has_addr(0, VIP6)).is_some(), "{}", lab.log(l2));
+    assert!(lab.log(l2).contains("(VI_1) Backup received priority 0 advertisement"));
+}
+
+/// Seed 001's keepalived.conf verbatim (e-mail settings warned about) on Lanai,
+/// its second node (priority 50, as the article says) on keepalived.
+#[test]
+fn seed_001_verbatim_lanai_master_keepalived_backup() {
+    let seed = "! Barebones conf File for keepalived\n\n  global_defs {\n     notification_email {\n       administrator@example.com\n     }\n     notification_email_from HAProxy1@example.com\n     smtp_server mymailserver.example.com\n     smtp_connect_timeout 60\n  }\n\n  vrrp_instance VI_1 {\n      state MASTER\n      interface eth0\n      virtual_router_id 101\n      priority 101\n      advert_int 1\n      authentication {\n          auth_type PASS\n          auth_pass 12345678\n      }\n      virtual_ipaddress {\n          192.168.3.135\n      }\n  }\n";
+    let mut lab = Lab::new("seed1", 2);
+    let l = lab.lanai(0, "lanai", seed);
+    assert!(wait_for(5 * S, || lab.has_addr(0, "192.168.3.135")).is_some(), "{}", lab.log(l));
+    assert!(lab.log(l).contains("warning: notification_email: e-mail alerts are not supported, ignored"));
+    let node2 = seed
+        .replace("HAProxy1", "HAProxy2")
+        .replace("priority 101", "priority 50")
+        .replace("MASTER", "BACKUP");
+    let k = lab.keepalived(1, "ka", &node2);
+    assert!(
+        wait_for(5 * S, || lab.log(k).contains("(VI_1) Entering BACKUP STATE")).is_some(),
+        "{}",
+        lab.log(k)
+    );
+    std::thread::sleep(2 * S);
+    assert!(lab.has_addr(0, "192.168.3.135") && !lab.has_addr(1, "192.168.3.135"));
+    lab.term(l);
+    assert!(wait_for(2 * S, || lab.has_addr(1, "192.168.3.135")).is_some(), "{}", lab.log(k));
+}
+
+/// Seed 003's pair (without the article's `<--` annotations): keepalived is lb01
+/// (MASTER 100), Lanai is lb02 (BACKUP 90) and takes over when lb01 dies.
+#[test]
+fn seed_003_keepalived_master_lanai_backup() {
+    let lb01 = "vrrp_instance VI_1 {\nstate MASTER\ninterface eth0\nvirtual_router_id 51\npriority 100\nadvert_int 1\nauthentication {\nauth_type PASS\nauth_pass s3cret\n}\nvirtual_ipaddress {\n192.168.1.10/24\n}\n}\n";
+    let lb02 = lb01.replace("MASTER", "BACKUP").replace("priority 100", "priority 90");
+    let mut lab = Lab::new("seed3", 2);
+    let k = lab.keepalived(0, "ka", lb01);
+    assert!(wait_for(5 * S, || lab.has_addr(0, "192.168.1.10")).is_some(), "{}", lab.log(k));
+    let l = lab.lanai(1, "lanai", &lb02);
+    assert!(wait_for(5 * S, || lab
+        .show(l)
+        .is_some_and(|v| v[0]["stats"]["advert_rcvd"].as_u64() >= Some(2)))
+    .is_some());
+    assert_eq!(lab.state(l), "BACKUP");
+    lab.kill(k);
+    assert!(wait_for(5 * S, || lab.has_addr(1, "192.168.1.10")).is_some(), "{}", lab.log(l));
+}
+
+/// `lanai vrrp -f` refuses a broken file (seed 004's block) with FILE:LINE
+/// messages and exit status 1, before touching the network.
+#[test]
+fn cli_refuses_broken_config_with_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("k.conf");
+    std::fs::write(&f, "vrrp_instance_VI_1 {\n\tstate MASTER\n\tinterface seth0\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lanai"))
+        .args(["vrrp", "-f"])
+        .arg(&f)
+        .arg("--control")
+        .arg(dir.path().join("s.sock"))
+        .output()
+        .expect("run lanai");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("k.conf:1: unknown keyword 'vrrp_instance_VI_1'"), "{err}");
+    assert!(err.contains("k.conf:1: missing '}' for the block opened here"), "{err}");
+}
+
+/// `preempt_delay`: a higher-priority Lanai backup waits that long after its
+/// first advert before preempting keepalived.
+#[test]
+fn v3_preempt_delay_postpones_preemption() {
+    let mut lab = Lab::new("pdelay", 2);
+    let k = lab.keepalived(0, "ka", &conf(3, 43, "MASTER", 100, "0.1", ""));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
+    let t0 = Instant::now();
+    let l = lab.lanai(1, "lanai", &conf(3, 43, "BACKUP", 200, "0.1", "  preempt_delay 1\n"));
+    std::thread::sleep(S * 8 / 10);
+    assert_eq!(lab.state(l), "BACKUP", "{}", lab.log(l));
+    assert!(lab.has_vip(0));
+    assert!(wait_for(3 * S, || lab.state(l) == "MASTER").is_some(), "{}", lab.log(l));
+    // First advert (~0.1 s) + 1 s delay + down interval (0.32 s).
+    assert!(t0.elapsed() > Duration::from_millis(1300), "preempted after {:?}", t0.elapsed());
+    assert!(wait_for(2 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some());
 }

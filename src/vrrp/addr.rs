@@ -4,7 +4,7 @@
 //! two message types do not justify a netlink crate stack on the appliance.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV6};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -31,33 +31,44 @@ fn rtattr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
     }
 }
 
+/// IFA_F_NODAD: an IPv6 VIP must be usable at once, not after duplicate
+/// address detection (keepalived sets it too).
+const IFA_F_NODAD: u8 = 0x02;
+
 /// Builds the RTM_NEWADDR/RTM_DELADDR request (exposed for the unit test).
 pub fn addr_request(
     add: bool,
     seq: u32,
     ifindex: u32,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     prefix: u8,
     label: Option<&str>,
 ) -> Vec<u8> {
     let mut m = vec![0u8; 16];
+    let (family, octets, flags) = match addr {
+        IpAddr::V4(a) => (libc::AF_INET as u8, a.octets().to_vec(), 0),
+        IpAddr::V6(a) => (libc::AF_INET6 as u8, a.octets().to_vec(), IFA_F_NODAD),
+    };
     // struct ifaddrmsg
-    m.push(libc::AF_INET as u8);
+    m.push(family);
     m.push(prefix);
-    m.push(0); // flags
+    m.push(flags);
     m.push(0); // scope: RT_SCOPE_UNIVERSE
     m.extend_from_slice(&ifindex.to_ne_bytes());
-    rtattr(&mut m, IFA_LOCAL, &addr.octets());
-    rtattr(&mut m, IFA_ADDRESS, &addr.octets());
-    if add && prefix < 31 {
-        // Broadcast as `ip addr add ... brd +` would set it.
-        let mask = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
-        rtattr(&mut m, IFA_BROADCAST, &(u32::from(addr) | mask).to_be_bytes());
-    }
-    if let Some(l) = label {
-        let mut b = l.as_bytes()[..l.len().min(15)].to_vec();
-        b.push(0);
-        rtattr(&mut m, IFA_LABEL, &b);
+    rtattr(&mut m, IFA_LOCAL, &octets);
+    rtattr(&mut m, IFA_ADDRESS, &octets);
+    if let IpAddr::V4(a) = addr {
+        if add && prefix < 31 {
+            // Broadcast as `ip addr add ... brd +` would set it.
+            let mask = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+            rtattr(&mut m, IFA_BROADCAST, &(u32::from(a) | mask).to_be_bytes());
+        }
+        // Labels are an IPv4 notion (`eth0:1`).
+        if let Some(l) = label {
+            let mut b = l.as_bytes()[..l.len().min(15)].to_vec();
+            b.push(0);
+            rtattr(&mut m, IFA_LABEL, &b);
+        }
     }
     let len = m.len() as u32;
     let (ty, flags) = if add {
@@ -72,19 +83,13 @@ pub fn addr_request(
     m
 }
 
-/// Adds or removes one IPv4 address. Adding an address that is already there,
+/// Adds or removes one address. Adding an address that is already there,
 /// or removing one that is not, is success: the goal state is what matters.
-pub fn change_addr(
-    add: bool,
-    ifindex: u32,
-    addr: Ipv4Addr,
-    prefix: u8,
-    label: Option<&str>,
-) -> io::Result<()> {
+pub fn change_addr(add: bool, ifindex: u32, addr: IpAddr, prefix: u8, label: Option<&str>) -> io::Result<()> {
     let s =
         Socket::new(Domain::from(libc::AF_NETLINK), Type::RAW, Some(Protocol::from(libc::NETLINK_ROUTE)))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let seq = std::process::id() ^ u32::from(addr);
+    let seq = std::process::id() ^ u32::from(prefix) ^ 0x5652_5250;
     // Unconnected netlink socket: send() goes to the kernel (port id 0).
     s.send(&addr_request(add, seq, ifindex, addr, prefix, label))?;
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
@@ -161,13 +166,40 @@ pub fn send_garp(ifindex: u32, mac: [u8; 6], ips: &[Ipv4Addr], repeat: u32) -> i
     Ok(())
 }
 
+/// ICMPv6 unsolicited neighbour advertisement for `ip` (RFC 4861 7.2.6): the
+/// IPv6 counterpart of a gratuitous ARP. Override flag set, target link-layer
+/// address option; the kernel fills the ICMPv6 checksum on raw sockets.
+pub fn na_message(mac: [u8; 6], ip: Ipv6Addr) -> Vec<u8> {
+    let mut m = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
+    m.extend_from_slice(&ip.octets());
+    m.extend_from_slice(&[2, 1]);
+    m.extend_from_slice(&mac);
+    m
+}
+
+/// Sends unsolicited neighbour advertisements to all-nodes on `ifindex`.
+pub fn send_na(ifindex: u32, mac: [u8; 6], ips: &[Ipv6Addr], repeat: u32) -> io::Result<()> {
+    let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+    // RFC 4861: neighbour discovery messages must carry hop limit 255.
+    s.set_multicast_hops_v6(255)?;
+    s.set_multicast_if_v6(ifindex)?;
+    let dst =
+        socket2::SockAddr::from(SocketAddrV6::new(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), 0, 0, ifindex));
+    for _ in 0..repeat {
+        for ip in ips {
+            s.send_to(&na_message(mac, *ip), &dst)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn netlink_request_layout() {
-        let m = addr_request(true, 7, 3, Ipv4Addr::new(10, 0, 0, 100), 24, Some("eth0:1"));
+        let m = addr_request(true, 7, 3, Ipv4Addr::new(10, 0, 0, 100).into(), 24, Some("eth0:1"));
         assert_eq!(u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize, m.len());
         assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWADDR);
         assert_eq!(m[16], libc::AF_INET as u8);
@@ -176,7 +208,7 @@ mod tests {
         // IFA_LOCAL first
         assert_eq!(&m[28..32], &[10, 0, 0, 100]);
         assert_eq!(m.len() % 4, 0);
-        let d = addr_request(false, 7, 3, Ipv4Addr::new(10, 0, 0, 100), 24, None);
+        let d = addr_request(false, 7, 3, Ipv4Addr::new(10, 0, 0, 100).into(), 24, None);
         assert_eq!(u16::from_ne_bytes([d[4], d[5]]), RTM_DELADDR);
     }
 

@@ -12,10 +12,17 @@
 //!   `vips`, `stats` (counters named as in keepalived's stats dump).
 //! - `reload` -> re-reads the file; unchanged instances keep their state. Replies
 //!   `ok` or `error: FILE:LINE: message` lines.
-//! - `stop` -> graceful stop (priority 0 adverts, VIPs removed), replies `ok`.
+//! - `stop` -> graceful stop, replies `ok`.
+//!
+//! Graceful stop (SIGTERM, `stop`): a master sends a priority 0 advert and keeps
+//! its VIPs until 20 ms after the new master's first advert (the new master adds
+//! the VIPs and sends its GARPs right after that advert), at most one
+//! master-down interval when nobody takes over; then it removes them and exits.
+//! Make-before-break: clients see no gap, where keepalived, which removes them at
+//! once, leaves a gap of one skew time. A backup stops at once.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -30,7 +37,7 @@ use tracing::{error, info, warn};
 use super::addr;
 use super::fsm::{Action, Event, Fsm, Params, State, Stats};
 use super::net::{if_info, VrrpSocket};
-use super::packet::{self, Advert, Auth, MCAST_GROUP};
+use super::packet::{self, Advert, Auth, MCAST_GROUP, MCAST_GROUP6};
 use super::track::{self, Script, Tracked};
 use crate::conf::keepalived::{self, GlobalDefs, InitialState, KeepalivedConfig, VrrpInstance, VrrpScript};
 
@@ -43,7 +50,7 @@ pub struct InstanceStatus {
     pub state: State,
     pub base_priority: u8,
     pub effective_priority: u8,
-    pub master_address: Option<Ipv4Addr>,
+    pub master_address: Option<IpAddr>,
     pub last_transition: Option<f64>,
     pub vips: Vec<String>,
     pub stats: Stats,
@@ -62,6 +69,7 @@ struct Key {
     inst: VrrpInstance,
     scripts: Vec<VrrpScript>,
     script_user: Option<String>,
+    script_security: bool,
 }
 
 struct Running {
@@ -165,8 +173,11 @@ async fn daemon(file: PathBuf, cfg: KeepalivedConfig, control: PathBuf) -> ExitC
         }
     }
     info!("Stopping");
-    for (_, r) in std::mem::take(&mut running) {
-        stop_instance(r).await;
+    // All at once: a master's stop may hold its VIPs until a backup takes over.
+    let stops: Vec<_> =
+        std::mem::take(&mut running).into_values().map(|r| tokio::spawn(stop_instance(r))).collect();
+    for s in stops {
+        let _ = s.await;
     }
     let _ = std::fs::remove_file(&control);
     if let Some(r) = stop_reply {
@@ -220,7 +231,12 @@ async fn apply(
             .iter()
             .filter_map(|t| cfg.scripts.iter().find(|s| s.name == t.name).cloned())
             .collect();
-        let key = Key { inst: inst.clone(), scripts, script_user: cfg.global.script_user.clone() };
+        let key = Key {
+            inst: inst.clone(),
+            scripts,
+            script_user: cfg.global.script_user.clone(),
+            script_security: cfg.global.enable_script_security,
+        };
         match running.remove(&inst.name) {
             Some(r) if r.key == key => {
                 next.insert(inst.name.clone(), r);
@@ -267,7 +283,29 @@ fn start_instance(key: Key, global: &GlobalDefs) -> Running {
             None
         }
     });
-    let tracker = tokio::spawn(tracker_task(inst.clone(), key.scripts.clone(), uid_gid, tx.clone()));
+    if !key.script_security
+        && !key.scripts.is_empty()
+        && nix::unistd::geteuid().is_root()
+        && uid_gid.is_none()
+    {
+        warn!("SECURITY VIOLATION - scripts are being executed but script_security not enabled.");
+    }
+    let scripts: Vec<VrrpScript> = key
+        .scripts
+        .iter()
+        .filter(|s| {
+            let insecure = key
+                .script_security
+                .then(|| s.script.split_whitespace().next().and_then(track::insecure_reason))
+                .flatten();
+            if let Some(why) = &insecure {
+                warn!("WARNING - script `{}` is not secure ({why}) - disabling", s.name);
+            }
+            insecure.is_none()
+        })
+        .cloned()
+        .collect();
+    let tracker = tokio::spawn(tracker_task(inst.clone(), scripts, uid_gid, tx.clone()));
     let task = tokio::spawn(instance_task(inst, rx, status.clone(), uid_gid));
     Running { key, tx, status, task, tracker }
 }
@@ -331,11 +369,11 @@ struct Edge {
     inst: VrrpInstance,
     ifindex: u32,
     mac: Option<[u8; 6]>,
-    src: Ipv4Addr,
+    src: IpAddr,
     sock: VrrpSocket,
     auth: Auth,
     /// (ifindex, address, prefix, label) for every VIP.
-    vips: Vec<(u32, Ipv4Addr, u8, Option<String>)>,
+    vips: Vec<(u32, IpAddr, u8, Option<String>)>,
     /// `script_user`: notify scripts run as this user, like tracking scripts.
     uid_gid: Option<(u32, u32)>,
 }
@@ -351,14 +389,18 @@ impl Edge {
             auth_type: 0,
             auth_data: [0; 8],
         };
-        let dsts = if self.inst.unicast_peer.is_empty() {
-            vec![MCAST_GROUP]
-        } else {
-            self.inst.unicast_peer.clone()
+        let dsts = match (self.inst.unicast_peer.is_empty(), self.src) {
+            (true, IpAddr::V4(_)) => vec![IpAddr::V4(MCAST_GROUP)],
+            (true, IpAddr::V6(_)) => vec![IpAddr::V6(MCAST_GROUP6)],
+            (false, _) => self.inst.unicast_peer.clone(),
         };
         for d in dsts {
-            let pkt = packet::encode_ipv4(&adv, &self.auth, self.src, d);
-            if let Err(e) = self.sock.send(&pkt, d) {
+            let pkt = match (self.src, d) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => packet::encode_ipv4(&adv, &self.auth, s, d),
+                (IpAddr::V6(s), IpAddr::V6(d)) => packet::encode_vrrp6(&adv, s, d),
+                _ => continue, // the parser refuses mixed families
+            };
+            if let Err(e) = self.sock.send_to(&pkt, d) {
                 info!("({}): send advert error {e}", self.inst.name);
             }
         }
@@ -377,15 +419,30 @@ impl Edge {
 
     fn garp(&self, repeat: u32) {
         let Some(mac) = self.mac else { return };
-        let ips: Vec<Ipv4Addr> = self.vips.iter().map(|v| v.1).collect();
-        for ip in &ips {
-            info!(
-                "({}) Sending/queueing gratuitous ARPs on {} for {ip}",
-                self.inst.name, self.inst.interface
-            );
+        let mut v4: Vec<Ipv4Addr> = vec![];
+        let mut v6: Vec<Ipv6Addr> = vec![];
+        let (name, ifname) = (&self.inst.name, &self.inst.interface);
+        for (_, ip, _, _) in &self.vips {
+            match ip {
+                IpAddr::V4(a) => {
+                    info!("({name}) Sending/queueing gratuitous ARPs on {ifname} for {a}");
+                    v4.push(*a);
+                }
+                IpAddr::V6(a) => {
+                    info!("({name}) Sending/queueing Unsolicited Neighbour Adverts on {ifname} for {a}");
+                    v6.push(*a);
+                }
+            }
         }
-        if let Err(e) = addr::send_garp(self.ifindex, mac, &ips, repeat) {
-            warn!("({}) gratuitous ARP failed: {e}", self.inst.name);
+        if !v4.is_empty() {
+            if let Err(e) = addr::send_garp(self.ifindex, mac, &v4, repeat) {
+                warn!("({name}) gratuitous ARP failed: {e}");
+            }
+        }
+        if !v6.is_empty() {
+            if let Err(e) = addr::send_na(self.ifindex, mac, &v6, repeat) {
+                warn!("({name}) unsolicited neighbour advert failed: {e}");
+            }
         }
     }
 
@@ -502,11 +559,9 @@ async fn instance_task(
                 Some(Cmd::Shutdown) | None => Event::Shutdown,
             },
             _ = sleep => Event::Timer,
-            r = edge.sock.recv(&mut buf) => match r {
-                Ok(n) => match packet::decode_ipv4(&buf[..n]) {
-                    Ok(p) => Event::Advert(p),
-                    Err(e) => Event::Malformed(e),
-                },
+            r = edge.sock.recv_advert(&mut buf) => match r {
+                Ok(Ok(p)) => Event::Advert(p),
+                Ok(Err(e)) => Event::Malformed(e),
                 Err(e) => {
                     warn!("({name}) receive error: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -514,11 +569,10 @@ async fn instance_task(
                 }
             },
         };
-        let stop = matches!(ev, Event::Shutdown);
         let acts = fsm.handle(ev, Instant::now());
         execute(&edge, &fsm, acts, &mut children);
         publish(&status, &fsm);
-        if stop {
+        if fsm.finished() {
             break;
         }
         children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
@@ -543,18 +597,28 @@ fn execute(edge: &Edge, fsm: &Fsm, acts: Vec<Action>, children: &mut Vec<tokio::
 
 fn setup(inst: &VrrpInstance, uid_gid: Option<(u32, u32)>) -> Result<Edge, String> {
     let info = if_info(&inst.interface).ok_or_else(|| format!("interface {} not found", inst.interface))?;
-    let vip_addrs: Vec<Ipv4Addr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
+    let vip_addrs: Vec<IpAddr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
+    let v6 = vip_addrs.first().or(inst.unicast_peer.first()).is_some_and(IpAddr::is_ipv6);
     let src = match inst.unicast_src_ip {
         Some(s) => s,
+        // IPv6 adverts come from the link-local address (RFC 5798 5.1.2.1).
+        None if v6 => info
+            .ll6
+            .first()
+            .map(|a| IpAddr::V6(*a))
+            .ok_or_else(|| format!("no IPv6 link-local address on {}", inst.interface))?,
         None => info
             .addrs
             .iter()
-            .copied()
+            .map(|a| IpAddr::V4(*a))
             .find(|a| !vip_addrs.contains(a))
             .ok_or_else(|| format!("no IPv4 address on {}", inst.interface))?,
     };
-    let sock =
-        VrrpSocket::open(&inst.interface, info.index).map_err(|e| format!("cannot open VRRP socket: {e}"))?;
+    let sock = match src {
+        IpAddr::V4(_) => VrrpSocket::open(&inst.interface, info.index),
+        IpAddr::V6(s) => VrrpSocket::open6(&inst.interface, info.index, s),
+    }
+    .map_err(|e| format!("cannot open VRRP socket: {e}"))?;
     let mut vips = vec![];
     for v in &inst.virtual_ipaddress {
         let idx = match &v.dev {

@@ -5,16 +5,21 @@
 //!
 //! Log lines use keepalived's wording so that operators' greps keep working.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use super::packet::{Auth, DecodeError, Received, AUTH_LEN, MCAST_GROUP, VRRP_TTL};
+use super::packet::{Auth, DecodeError, Received, AUTH_LEN, VRRP_TTL};
 
 /// Priority of the address owner (RFC 5798 5.2.4).
 pub const PRIO_OWNER: u8 = 255;
+
+/// How long a gracefully stopping master keeps its VIPs after the new master's
+/// first advert (the new master adds the VIPs and sends GARPs right after it).
+/// Short, because both nodes hold the VIPs meanwhile.
+pub const HANDOVER_GRACE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -48,11 +53,11 @@ pub struct Params {
     /// Advertisement interval in centiseconds.
     pub adver_int_cs: u16,
     pub auth: Auth,
-    pub vips: Vec<Ipv4Addr>,
+    pub vips: Vec<IpAddr>,
     /// Our source address: unicast_src_ip or the interface's primary address. Also
     /// the tie-breaker when priorities are equal.
-    pub src: Ipv4Addr,
-    pub unicast_peers: Vec<Ipv4Addr>,
+    pub src: IpAddr,
+    pub unicast_peers: Vec<IpAddr>,
     /// `state MASTER` in the configuration.
     pub want_master: bool,
     pub nopreempt: bool,
@@ -127,9 +132,13 @@ pub struct Fsm {
     sands: Option<Instant>,
     garp_at: Option<Instant>,
     preempt_time: Option<Instant>,
-    master_addr: Option<Ipv4Addr>,
+    master_addr: Option<IpAddr>,
     master_priority: u8,
     last_transition: Option<Instant>,
+    /// Graceful stop of a master: VIPs kept until this instant at the latest.
+    hold_until: Option<Instant>,
+    handover_seen: bool,
+    finished: bool,
     pub stats: Stats,
 }
 
@@ -150,6 +159,9 @@ impl Fsm {
             master_addr: None,
             master_priority: 0,
             last_transition: None,
+            hold_until: None,
+            handover_seen: false,
+            finished: false,
             stats: Stats::default(),
         }
     }
@@ -163,7 +175,7 @@ impl Fsm {
     pub fn effective_priority(&self) -> u8 {
         self.effective
     }
-    pub fn master_addr(&self) -> Option<Ipv4Addr> {
+    pub fn master_addr(&self) -> Option<IpAddr> {
         if self.state == State::Master {
             Some(self.p.src)
         } else {
@@ -277,6 +289,7 @@ impl Fsm {
             return;
         }
         match self.state {
+            State::Stop if self.hold_until.is_some() => self.release_hold(out),
             State::Backup => {
                 info!("({}) Receive advertisement timeout", self.p.name);
                 self.goto_master(now, out);
@@ -397,7 +410,7 @@ impl Fsm {
             self.stats.addr_list_err += 1;
             return false;
         }
-        if (r.dst == MCAST_GROUP || r.dst.is_multicast()) == unicast {
+        if r.dst.is_multicast() == unicast {
             let (e, g) = if unicast { ("un", "mult") } else { ("mult", "un") };
             info!("({name}) Expected {e}icast packet but received {g}icast packet");
             self.stats.addr_list_err += 1;
@@ -427,6 +440,20 @@ impl Fsm {
     fn advert(&mut self, r: Received, now: Instant, out: &mut Vec<Action>) {
         // Other virtual routers share the group; our own adverts may loop back.
         if r.advert.vrid != self.p.vrid || r.src == self.p.src {
+            return;
+        }
+        if self.state == State::Stop && self.hold_until.is_some() {
+            // A valid advert with a real priority: someone else is master now.
+            if r.advert.priority > 0 && self.check(&r) && !self.handover_seen {
+                // The new master sends this advert just before adding the VIPs
+                // and sending its GARPs: keep answering a little longer so that
+                // clients still using our MAC are served until the GARPs land.
+                info!("({}) {} took over, removing VIPs in {:?}", self.p.name, r.src, HANDOVER_GRACE);
+                self.handover_seen = true;
+                let end = now + HANDOVER_GRACE;
+                self.hold_until = Some(self.hold_until.map_or(end, |h| h.min(end)));
+                self.sands = self.hold_until;
+            }
             return;
         }
         if matches!(self.state, State::Init | State::Stop | State::Fault) {
@@ -487,7 +514,8 @@ impl Fsm {
 
     fn master_rx(&mut self, r: &Received, prio: u8, now: Instant, out: &mut Vec<Action>) {
         let name = self.p.name.clone();
-        let theirs_higher_addr = u32::from(r.src) > u32::from(self.p.src);
+        // Same family on both sides, so IpAddr's order is the numeric one.
+        let theirs_higher_addr = r.src > self.p.src;
         if prio == 0 {
             // Another master is leaving: advertise at once so backups do not
             // take over after their skew time.
@@ -567,15 +595,39 @@ impl Fsm {
     }
 
     fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if self.state == State::Master {
+        if self.state == State::Stop {
+            return;
+        }
+        let was_master = self.state == State::Master;
+        self.garp_at = None;
+        if was_master {
             self.send(0, out);
             info!("({}) sent 0 priority", self.p.name);
-            out.push(Action::RemoveVips);
             self.stats.release_master += 1;
+            // Make-before-break: keep serving the VIPs until a backup announces
+            // itself as the new master (it does so after its skew time, then adds
+            // the VIPs and sends GARPs), so clients see no gap. Bounded by the
+            // master-down interval for the case where nobody takes over.
+            self.hold_until = Some(now + self.master_down_interval());
+            self.sands = self.hold_until;
+        } else {
+            self.sands = None;
+            self.finished = true;
         }
-        self.sands = None;
-        self.garp_at = None;
         self.transition(State::Stop, now, out);
+    }
+
+    /// End of the make-before-break hold: the VIPs go.
+    fn release_hold(&mut self, out: &mut Vec<Action>) {
+        self.hold_until = None;
+        self.sands = None;
+        self.finished = true;
+        out.push(Action::RemoveVips);
+    }
+
+    /// True once a Shutdown has been fully carried out (the edge can exit).
+    pub fn finished(&self) -> bool {
+        self.finished
     }
 }
 
@@ -585,12 +637,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::packet::Advert;
+    use super::super::packet::{Advert, MCAST_GROUP};
     use super::*;
+    use std::net::Ipv4Addr;
 
-    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-    const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-    const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+    const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));
 
     fn params(version: u8, prio: u8, want_master: bool) -> Params {
         Params {
@@ -614,7 +667,7 @@ mod tests {
     fn rx(version: u8, prio: u8, adver_int_cs: u16) -> Event {
         Event::Advert(Received {
             src: PEER,
-            dst: MCAST_GROUP,
+            dst: IpAddr::V4(MCAST_GROUP),
             ttl: 255,
             advert: Advert {
                 version,
@@ -790,7 +843,7 @@ mod tests {
     fn equal_priority_lower_ip_loses() {
         let t0 = Instant::now();
         let mut p = params(3, 100, true);
-        p.src = Ipv4Addr::new(10, 0, 0, 9);
+        p.src = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
         let mut f = Fsm::new(p);
         f.handle(Event::Startup { fault: false }, t0);
         f.handle(Event::Timer, t0 + ms(1010));
@@ -805,12 +858,48 @@ mod tests {
         f.handle(Event::Startup { fault: false }, t0);
         f.handle(Event::Timer, t0 + ms(1010));
         let a = f.handle(Event::Shutdown, t0 + ms(1500));
-        assert_eq!(
-            a,
-            vec![Action::SendAdvert { priority: 0 }, Action::RemoveVips, Action::Notify(State::Stop)]
-        );
+        assert_eq!(a, vec![Action::SendAdvert { priority: 0 }, Action::Notify(State::Stop)]);
+        assert_eq!(f.state(), State::Stop);
         assert_eq!(f.stats.pri_zero_sent, 1);
+        assert!(!f.finished());
+        // VIPs held until the new master's first advert, plus the grace...
+        assert!(f.handle(rx(3, 90, 100), t0 + ms(1560)).is_empty());
+        assert_eq!(f.next_deadline(), Some(t0 + ms(1560) + HANDOVER_GRACE));
+        assert!(!f.finished());
+        assert!(f.handle(rx(3, 90, 100), t0 + ms(1570)).is_empty());
+        assert_eq!(f.handle(Event::Timer, t0 + ms(1580)), vec![Action::RemoveVips]);
+        assert!(f.finished());
         assert_eq!(f.next_deadline(), None);
+        // ...and a second Shutdown (channel closed) is a no-op.
+        assert!(f.handle(Event::Shutdown, t0 + ms(1600)).is_empty());
+    }
+
+    #[test]
+    fn graceful_stop_without_backup_releases_after_down_interval() {
+        let t0 = Instant::now();
+        let mut f = Fsm::new(params(3, 100, true));
+        f.handle(Event::Startup { fault: false }, t0);
+        f.handle(Event::Timer, t0 + ms(1010));
+        f.handle(Event::Shutdown, t0 + ms(1500));
+        // Our own priority-0 advert looping back or a bad one does not release.
+        let Event::Advert(mut r) = rx(3, 0, 100) else { unreachable!() };
+        assert!(f.handle(Event::Advert(r.clone()), t0 + ms(1510)).is_empty());
+        r.advert.priority = 90;
+        r.ttl = 1;
+        assert!(f.handle(Event::Advert(r), t0 + ms(1520)).is_empty());
+        assert_eq!(f.next_deadline(), Some(t0 + ms(1500) + f.master_down_interval()));
+        let a = f.handle(Event::Timer, t0 + ms(1500) + f.master_down_interval());
+        assert_eq!(a, vec![Action::RemoveVips]);
+        assert!(f.finished());
+    }
+
+    #[test]
+    fn stop_from_backup_is_immediate() {
+        let t0 = Instant::now();
+        let mut f = Fsm::new(params(3, 100, false));
+        f.handle(Event::Startup { fault: false }, t0);
+        assert_eq!(f.handle(Event::Shutdown, t0 + ms(10)), vec![Action::Notify(State::Stop)]);
+        assert!(f.finished());
     }
 
     #[test]
@@ -840,7 +929,7 @@ mod tests {
         assert_eq!(f.stats.ip_ttl_err, 1);
         // Wrong VIP list.
         let mut v = r.clone();
-        v.advert.addrs = vec![Ipv4Addr::new(1, 2, 3, 4)];
+        v.advert.addrs = vec![IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4))];
         f.handle(Event::Advert(v), t0 + ms(10));
         assert_eq!(f.stats.addr_list_err, 1);
         // Interval mismatch (v2).

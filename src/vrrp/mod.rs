@@ -1,4 +1,5 @@
-//! VRRP (RFC 3768 v2, RFC 5798 v3 for IPv4) that interoperates with keepalived.
+//! VRRP (RFC 3768 v2, RFC 5798 v3 over IPv4 and IPv6) that interoperates with
+//! keepalived 2.2.
 //!
 //! `packet` is the codec, `fsm` the sans-IO state machine; the rest is the I/O
 //! edge: raw sockets (`net`), VIPs and gratuitous ARP (`addr`), tracking (`track`)

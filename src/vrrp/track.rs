@@ -108,6 +108,36 @@ pub async fn run_script(s: &Script) -> bool {
     }
 }
 
+/// `enable_script_security`, as keepalived applies it: a script is refused when
+/// it, or any directory above it, can be written by someone other than its
+/// owner's group-less self (group/other write bits), since root would then run
+/// code anyone could change. Returns the reason when insecure.
+pub fn insecure_reason(argv0: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = if argv0.contains('/') {
+        std::path::PathBuf::from(argv0)
+    } else {
+        let found = std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(argv0)).find(|c| c.is_file()));
+        match found {
+            Some(p) => p,
+            None => return Some(format!("{argv0} not found in PATH")),
+        }
+    };
+    let mut cur = Some(path.as_path());
+    while let Some(p) = cur {
+        match std::fs::metadata(p) {
+            Ok(m) if m.permissions().mode() & 0o022 != 0 => {
+                return Some(format!("{} is writable by group or others", p.display()));
+            }
+            Ok(_) => {}
+            Err(e) => return Some(format!("{}: {e}", p.display())),
+        }
+        cur = p.parent().filter(|q| !q.as_os_str().is_empty());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +154,13 @@ mod tests {
         assert!(!t.result(true));
         assert!(t.result(true));
         assert_eq!(combine([&t]), (0, false));
+    }
+
+    #[test]
+    fn script_security() {
+        assert_eq!(insecure_reason("/bin/true"), None);
+        assert!(insecure_reason("/tmp").is_some_and(|r| r.contains("writable")));
+        assert!(insecure_reason("no-such-program-here").is_some());
     }
 
     #[test]

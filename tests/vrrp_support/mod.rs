@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const VIP: &str = "10.0.0.100";
+pub const VIP6: &str = "fd00::100";
 
 pub struct Lab {
     pub tag: String,
@@ -71,6 +72,18 @@ impl Lab {
                 "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &p, "netns", &sw,
             ]);
             must(&["ip", "-n", &sw, "link", "set", &p, "master", "br0", "up"]);
+            // No duplicate address detection: link-local (IPv6 VRRP) usable at once.
+            for k in ["all", "default", "eth0"] {
+                must(&[
+                    "ip",
+                    "netns",
+                    "exec",
+                    &ns,
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{k}.accept_dad=0"),
+                ]);
+            }
             must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             must(&["ip", "-n", &ns, "addr", "add", &format!("10.0.0.{}/24", i + 1), "dev", "eth0"]);
             must(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
@@ -104,9 +117,8 @@ impl Lab {
     }
 
     pub fn has_addr(&self, i: usize, addr: &str) -> bool {
-        let out =
-            String::from_utf8_lossy(&sh(&["ip", "-n", &self.nodes[i], "-4", "-o", "addr", "show"]).stdout)
-                .into_owned();
+        let out = String::from_utf8_lossy(&sh(&["ip", "-n", &self.nodes[i], "-o", "addr", "show"]).stdout)
+            .into_owned();
         out.contains(&format!(" {addr}/"))
     }
 
@@ -249,7 +261,7 @@ impl Lab {
         Command::new("ip")
             .args(["netns", "exec", &self.nodes[i], "tshark", "-q", "-i", "eth0", "-a"])
             .arg(format!("duration:{secs}"))
-            .args(["-f", "ip proto 112", "-w"])
+            .args(["-f", "ip proto 112 or ip6 proto 112", "-w"])
             .arg(file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -289,6 +301,11 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// The same with the IPv6 VIP (VRRPv3 over IPv6).
+pub fn conf6(vrid: u8, state: &str, prio: u8, advert: &str, extra: &str) -> String {
+    conf(3, vrid, state, prio, advert, extra).replace("10.0.0.100/24", "fd00::100/64")
 }
 
 /// A keepalived.conf with one instance; `extra` goes inside the instance block.

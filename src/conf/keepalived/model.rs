@@ -1,7 +1,7 @@
 //! Typed model of the keepalived.conf subset Lanai runs (see the parser for the
 //! accepted keywords). Defaults are keepalived 2.2's.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -42,7 +42,7 @@ pub enum InitialState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vip {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub prefix: u8,
     pub dev: Option<String>,
     pub label: Option<String>,
@@ -74,9 +74,10 @@ pub struct VrrpInstance {
     pub version: u8,
     /// `auth_type PASS` password (v2 only; at most 8 bytes are used).
     pub auth_pass: Option<String>,
+    /// All of one family (an instance is IPv4 or IPv6, as in keepalived).
     pub virtual_ipaddress: Vec<Vip>,
-    pub unicast_src_ip: Option<Ipv4Addr>,
-    pub unicast_peer: Vec<Ipv4Addr>,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peer: Vec<IpAddr>,
     pub nopreempt: bool,
     pub preempt_delay: Duration,
     pub track_script: Vec<TrackScript>,

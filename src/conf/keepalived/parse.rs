@@ -3,7 +3,7 @@
 //! diagnostics. Unsupported keywords are errors that name the keyword, so a
 //! configuration never silently behaves differently than under keepalived.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -483,13 +483,13 @@ impl P<'_> {
                         }
                     }
                 }
-                "unicast_src_ip" => v.unicast_src_ip = self.one(c).and_then(|s| self.ipv4(c, s)),
+                "unicast_src_ip" => v.unicast_src_ip = self.one(c).and_then(|s| self.ip(c, s)),
                 "unicast_peer" => {
                     for a in self.block(c) {
                         if a.words.len() > 1 {
                             self.err(a, format!("unicast_peer: unsupported option '{}'", a.words[1]));
                         }
-                        if let Some(ip) = self.ipv4(a, &a.words[0]) {
+                        if let Some(ip) = self.ip(a, &a.words[0]) {
                             v.unicast_peer.push(ip);
                         }
                     }
@@ -564,6 +564,20 @@ impl P<'_> {
         if v.unicast_src_ip.is_some() && v.unicast_peer.is_empty() {
             self.warn(n, "unicast_src_ip without unicast_peer: multicast is used");
         }
+        if let Some(first) = v.virtual_ipaddress.first() {
+            let v6 = first.addr.is_ipv6();
+            let mixed = v.virtual_ipaddress.iter().any(|x| x.addr.is_ipv6() != v6)
+                || v.unicast_peer.iter().any(|x| x.is_ipv6() != v6)
+                || v.unicast_src_ip.is_some_and(|x| x.is_ipv6() != v6);
+            if mixed {
+                self.err(n, format!("vrrp_instance {name}: IPv4 and IPv6 addresses mixed in one instance"));
+            }
+            if v6 && v.version != 3 {
+                self.err(n, format!("vrrp_instance {name}: IPv6 needs VRRP version 3"));
+            }
+        } else {
+            self.warn(n, format!("vrrp_instance {name}: no virtual_ipaddress"));
+        }
         let after = self.diags.iter().filter(|d| d.is_error()).count();
         (after == before).then_some(v)
     }
@@ -585,15 +599,11 @@ impl P<'_> {
         }
     }
 
-    fn ipv4(&mut self, n: &Node, s: &str) -> Option<Ipv4Addr> {
-        match s.parse::<Ipv4Addr>() {
+    fn ip(&mut self, n: &Node, s: &str) -> Option<IpAddr> {
+        match s.parse::<IpAddr>() {
             Ok(a) => Some(a),
-            Err(_) if s.contains(':') => {
-                self.err(n, format!("IPv6 address '{s}' is not supported yet"));
-                None
-            }
             Err(_) => {
-                self.err(n, format!("invalid IPv4 address '{s}'"));
+                self.err(n, format!("invalid IP address '{s}'"));
                 None
             }
         }
@@ -601,16 +611,19 @@ impl P<'_> {
 
     fn vip(&mut self, a: &Node) -> Option<Vip> {
         let (addr, prefix) = match a.words[0].split_once('/') {
-            Some((ad, p)) => match p.parse::<u8>() {
-                Ok(p) if p <= 32 => (ad, p),
-                _ => {
-                    self.err(a, format!("invalid prefix length in '{}'", a.words[0]));
-                    return None;
-                }
-            },
-            None => (a.words[0].as_str(), 32),
+            Some((ad, p)) => (ad, Some(p)),
+            None => (a.words[0].as_str(), None),
         };
-        let addr = self.ipv4(a, addr)?;
+        let addr = self.ip(a, addr)?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix.map(str::parse::<u8>) {
+            None => max,
+            Some(Ok(p)) if p <= max => p,
+            Some(_) => {
+                self.err(a, format!("invalid prefix length in '{}'", a.words[0]));
+                return None;
+            }
+        };
         let mut vip = Vip { addr, prefix, dev: None, label: None };
         let mut it = a.words[1..].iter();
         while let Some(k) = it.next() {
@@ -667,6 +680,7 @@ impl P<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn no_inc(_: &str, p: &str) -> Result<Vec<(String, String)>, String> {
         Err(format!("cannot read {p}"))
@@ -746,7 +760,7 @@ mod tests {
             "advert_int 1\nunicast_src_ip 192.168.1.11\nunicast_peer {\n192.168.1.12\n}\n",
         );
         let c = ok(&uni);
-        assert_eq!(c.instances[0].unicast_peer, vec![Ipv4Addr::new(192, 168, 1, 12)]);
+        assert_eq!(c.instances[0].unicast_peer, vec![IpAddr::V4(Ipv4Addr::new(192, 168, 1, 12))]);
         // The annotation as printed in the article is not keepalived syntax.
         let e = errs(&master.replace("priority 100", "priority 100 <-- higher wins"));
         assert_eq!(e, vec!["k.conf:5: priority: unexpected argument '<--'"]);
@@ -861,6 +875,18 @@ vrrp_instance VI_2 {
         assert_eq!(d[0].to_string(), "inst.conf:5: vrrp_instance: unknown keyword 'bogus'");
         let (c, _) = parse_with("k.conf", "include missing.conf\n", &no_inc);
         assert!(c.is_none());
+    }
+
+    #[test]
+    fn ipv6_instances() {
+        let t = "vrrp_instance V6 {\n interface e\n virtual_router_id 9\n version 3\n virtual_ipaddress {\n  fd00::100/64\n  fd00::101\n }\n}\n";
+        let c = ok(t);
+        let v = &c.instances[0];
+        assert_eq!((v.virtual_ipaddress[0].prefix, v.virtual_ipaddress[1].prefix), (64, 128));
+        let e = errs(&t.replace(" version 3\n", ""));
+        assert_eq!(e, vec!["k.conf:1: vrrp_instance V6: IPv6 needs VRRP version 3"]);
+        let e = errs(&t.replace("fd00::101", "10.0.0.1"));
+        assert_eq!(e, vec!["k.conf:1: vrrp_instance V6: IPv4 and IPv6 addresses mixed in one instance"]);
     }
 
     #[test]
