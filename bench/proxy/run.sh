@@ -161,7 +161,7 @@ for name in haproxy lanai; do
   after=$(rss_kb "$pid")
   eval "exec ${IDLE_CLIENT[1]}>&-"
   wait "$IDLE_CLIENT_PID" 2>/dev/null || true
-  echo "| $name | $((before/1024)) | $((after/1024)) | $(( (after-before)/IDLE )) |"
+  echo "| $name | $((before/1024)) | $((after/1024)) | $(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.2f", (a-b)/n }') |"
   sleep 1
 done
 } | tee "$report"
