@@ -1,0 +1,612 @@
+//! The console and JSON API of a real `lanai run` over HTTPS: the client
+//! trusts only the certificate `lanai run` generated (DATA_DIR/tls/cert.pem),
+//! which also checks that certificate. Every `lanai run` and its children are
+//! stopped by `Appliance`'s Drop, even when a test fails.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use support::free_port;
+
+const PASSWORD: &str = "test-password-1";
+
+/// A `lanai run` process on its own data directory.
+struct Appliance {
+    child: Option<Child>,
+    data_dir: PathBuf,
+    port: u16,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Appliance {
+    fn start(data_dir: &Path, env_password: Option<&str>) -> Appliance {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lanai"));
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("LANAI_LOG", "warn")
+            .env_remove("LANAI_ADMIN_PASSWORD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(p) = env_password {
+            cmd.env("LANAI_ADMIN_PASSWORD", p);
+        }
+        let mut child = cmd.spawn().expect("spawn lanai run");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        });
+        let app = Appliance { child: Some(child), data_dir: data_dir.to_path_buf(), port, stdout };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !app.stdout_text().contains("Lanai console: https://") {
+            assert!(Instant::now() < deadline, "lanai run did not start; stdout: {}", app.stdout_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        app
+    }
+
+    fn stdout_text(&self) -> String {
+        self.stdout.lock().expect("lines").join("\n")
+    }
+
+    fn origin(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM (the services stop with it), then whatever is left is killed.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        // Children of a lanai run that died without stopping them.
+        if let Ok(entries) = std::fs::read_dir(self.data_dir.join("run")) {
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "pid") {
+                    if let Some(pid) = std::fs::read_to_string(entry.path())
+                        .ok()
+                        .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()))
+                    {
+                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        https(&self.data_dir, self.port, method, path, headers, body.into()).await
+    }
+
+    async fn basic(&self, method: &str, path: &str, body: impl Into<Bytes>) -> Reply {
+        let auth = basic_header("admin", PASSWORD);
+        self.call(method, path, &[("authorization", &auth)], body).await
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn basic_header(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// An error reply: JSON with a non-empty `error` message.
+    fn assert_error(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        let ct = self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(ct.starts_with("application/json"), "content-type {ct}: {}", self.body);
+        let v = self.json();
+        assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    }
+}
+
+/// One HTTPS/1.1 request on a new connection, trusting only the appliance's certificate.
+async fn https(
+    data_dir: &Path,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply {
+    use rustls_pki_types::pem::PemObject;
+    let cert_path = data_dir.join("tls/cert.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(&cert_path).expect("cert.pem") {
+        roots.add(cert.expect("certificate")).expect("trust the generated certificate");
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake with the generated certificate");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tls)).await.expect("handshake");
+    tokio::spawn(conn);
+    let mut req =
+        hyper::Request::builder().method(method).uri(path).header("host", format!("127.0.0.1:{port}"));
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let req = req.body(Full::new(body)).expect("request");
+    let resp = tokio::time::timeout(Duration::from_secs(20), sender.send_request(req))
+        .await
+        .expect("timeout")
+        .expect("response");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+fn proxy_config(port: u16, word: &str) -> String {
+    format!(
+        "global\n    log stdout format raw local0 info\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200 content-type text/plain string {word}\n"
+    )
+}
+
+/// The body answered on `port` (plain HTTP through the data plane), retried for a while.
+async fn through_proxy(port: u16, want: Option<&str>) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = support::request(port, "GET", "/", &[], "").await.ok().map(|g| g.text());
+        if got.as_deref() == want || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn running_revision(app: &Appliance, service: &str) -> i64 {
+    let list = app.basic("GET", "/api/services", "").await.json();
+    list.as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == service))
+        .and_then(|s| s["running_revision"].as_i64())
+        .expect("running revision")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_api_endpoints_good_and_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Appliance::start(dir.path(), Some(PASSWORD));
+
+    // Login required: 401 JSON for the API, 302 to /login for pages.
+    let r = app.call("GET", "/api/services", &[], "").await;
+    r.assert_error(401);
+    assert!(r.header("www-authenticate").starts_with("Basic"), "{r:?}");
+    let r = app.call("GET", "/layer7", &[], "").await;
+    assert_eq!((r.status, r.header("location").as_str()), (302, "/login"));
+    let r = app.call("GET", "/api/services", &[("authorization", &basic_header("admin", "wrong"))], "").await;
+    r.assert_error(401);
+    assert_eq!(app.call("GET", "/login", &[], "").await.status, 200);
+    let r = app.call("GET", "/static/editor.js", &[], "").await;
+    assert!(r.status == 200 && r.header("content-type").starts_with("text/javascript"), "{r:?}");
+    assert!(r.header("content-security-policy").contains("default-src 'self'"));
+    assert_eq!(r.header("x-frame-options"), "DENY");
+
+    // GET /api/services
+    let list = app.basic("GET", "/api/services", "").await.json();
+    let names: Vec<&str> =
+        list.as_array().expect("array").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.contains(&"haproxy") && names.contains(&"vrrp"), "{list}");
+    for s in list.as_array().expect("array") {
+        for key in ["status", "autostart", "running_revision", "saved_revision"] {
+            assert!(s.get(key).is_some(), "{key} missing in {s}");
+        }
+    }
+
+    // Config, running and saved.
+    let r = app.basic("GET", "/api/services/haproxy/config", "").await;
+    assert!(r.status == 200 && r.body.contains("defaults"), "{r:?}");
+    assert_eq!(app.basic("GET", "/api/services/haproxy/config?which=saved", "").await.body, r.body);
+    app.basic("GET", "/api/services/haproxy/config?which=bogus", "").await.assert_error(400);
+    app.basic("GET", "/api/services/nope/config", "").await.assert_error(404);
+
+    // Check.
+    let port = free_port();
+    let good = proxy_config(port, "hello-from-lanai");
+    let r = app.basic("POST", "/api/services/haproxy/check", good.clone()).await;
+    assert_eq!((r.status, r.json()["ok"].clone()), (200, Value::Bool(true)), "{}", r.body);
+    let bad = "defaults\n    mode http\nfrontend f\n    frobnicate yes\n";
+    let r = app.basic("POST", "/api/services/haproxy/check", bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["ok"], Value::Bool(false));
+    let diags = v["diagnostics"].as_array().expect("diagnostics");
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["line"] == 4 && d["message"].as_str().is_some_and(|m| m.contains("frobnicate"))),
+        "{v}"
+    );
+    app.basic("POST", "/api/services/nope/check", good.clone()).await.assert_error(404);
+    app.basic("POST", "/api/services/haproxy/check", vec![0xffu8, 0xfe, 0x00]).await.assert_error(400);
+
+    // Huge body: 413 JSON, nothing changed.
+    let before = running_revision(&app, "haproxy").await;
+    let huge = "#".repeat(2 * 1024 * 1024);
+    app.basic("POST", "/api/services/haproxy/apply", huge.clone()).await.assert_error(413);
+    app.basic("POST", "/api/services/haproxy/check", huge).await.assert_error(413);
+
+    // Apply invalid: 422 with line numbers, running unchanged.
+    let r = app.basic("POST", "/api/services/haproxy/apply", bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.json()["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["line"] == 4)));
+    assert_eq!(running_revision(&app, "haproxy").await, before);
+
+    // Diff against running.
+    let r = app.basic("POST", "/api/services/haproxy/diff", good.clone()).await;
+    let diff = r.json()["diff"].as_str().unwrap_or_default().to_string();
+    assert!(diff.contains("+frontend fe") && diff.starts_with("--- running"), "{diff}");
+
+    // Apply good: the data plane answers on the new frontend.
+    let r = app.basic("POST", "/api/services/haproxy/apply", good.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rev = r.json()["revision"].as_i64().expect("revision");
+    assert!(rev > before);
+    assert_eq!(through_proxy(port, Some("hello-from-lanai")).await.as_deref(), Some("hello-from-lanai"));
+    assert_eq!(app.basic("GET", "/api/services/haproxy/config", "").await.body, good);
+    app.basic("POST", "/api/services/nope/apply", good.clone()).await.assert_error(404);
+
+    // Revisions: the new one is running, not saved; detail has a diff.
+    let revs = app.basic("GET", "/api/services/haproxy/revisions", "").await.json();
+    let top = &revs.as_array().expect("array")[0];
+    assert_eq!(
+        (top["id"].as_i64(), top["running"].as_bool(), top["saved"].as_bool()),
+        (Some(rev), Some(true), Some(false)),
+        "{revs}"
+    );
+    assert_eq!(top["origin"], "api");
+    let detail = app.basic("GET", &format!("/api/services/haproxy/revisions/{rev}"), "").await.json();
+    assert!(detail["diff"].as_str().is_some_and(|d| d.contains("+frontend fe")), "{detail}");
+    app.basic("GET", "/api/services/haproxy/revisions/abc", "").await.assert_error(400);
+    app.basic("GET", "/api/services/haproxy/revisions/999999", "").await.assert_error(404);
+    app.basic("GET", "/api/services/nope/revisions", "").await.assert_error(404);
+
+    // Restore the previous revision: origin restore, the frontend is gone.
+    let r = app.basic("POST", &format!("/api/services/haproxy/revisions/{before}/restore"), "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let revs = app.basic("GET", "/api/services/haproxy/revisions", "").await.json();
+    assert_eq!(revs[0]["origin"], "restore");
+    assert_eq!(through_proxy(port, None).await, None, "frontend should be closed");
+    app.basic("POST", "/api/services/haproxy/revisions/999999/restore", "").await.assert_error(404);
+
+    // Control.
+    let r = app.basic("POST", "/api/services/haproxy/reload", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.basic("POST", "/api/services/haproxy/explode", "").await.assert_error(404);
+    app.basic("POST", "/api/services/nope/restart", "").await.assert_error(404);
+    for action in ["stop", "start", "restart"] {
+        let r = app.basic("POST", &format!("/api/services/vrrp/{action}"), "").await;
+        assert_eq!(r.status, 200, "{action}: {}", r.body);
+    }
+    let list = app.basic("GET", "/api/services", "").await.json();
+    assert!(
+        list.as_array().is_some_and(|a| a.iter().any(|s| s["name"] == "vrrp" && s["status"] != "stopped")),
+        "{list}"
+    );
+
+    // LB Admin through the API.
+    app.basic("POST", "/api/services/haproxy/apply", good.clone()).await;
+    let stat = app.basic("GET", "/api/lb/stat", "").await;
+    assert_eq!(stat.status, 200, "{}", stat.body);
+    assert!(
+        stat.json()
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["proxy"] == "fe" && r["kind"] == "frontend")),
+        "{}",
+        stat.body
+    );
+    app.basic("POST", "/api/lb/servers/fe/nosuch/disable", "").await.assert_error(404);
+    app.basic("POST", "/api/lb/servers/fe/x/explode", "").await.assert_error(404);
+
+    // Save.
+    let r = app.basic("POST", "/api/config/save", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["saved"].as_array().is_some_and(|s| s.iter().any(|n| n == "haproxy")), "{}", r.body);
+    assert_eq!(app.basic("GET", "/api/services/haproxy/config?which=saved", "").await.body, good);
+
+    // Backup and restore.
+    let r = app.basic("GET", "/api/backup", "").await;
+    assert!(r.header("content-disposition").starts_with("attachment"), "{r:?}");
+    let backup = r.json();
+    assert_eq!(backup["services"]["haproxy"], Value::String(good.clone()));
+    let r = app.basic("POST", "/api/restore", backup.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["services"]["haproxy"]["ok"], Value::Bool(true));
+    app.basic("POST", "/api/restore", "not json").await.assert_error(400);
+    let r = app.basic("POST", "/api/restore", r#"{"services":{"haproxy":"frontend\n"}}"#).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    // Unknown endpoint and method: JSON too.
+    app.basic("GET", "/api/nothing/here", "").await.assert_error(404);
+    app.basic("DELETE", "/api/services", "").await.assert_error(405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_login_csrf_and_origin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Appliance::start(dir.path(), Some(PASSWORD));
+    let origin = app.origin();
+    let form = [("content-type", "application/x-www-form-urlencoded"), ("origin", origin.as_str())];
+
+    let r = app.call("POST", "/login", &form, "username=admin&password=nope").await;
+    assert_eq!(r.status, 401);
+    let r = app
+        .call(
+            "POST",
+            "/login",
+            &[form[0], ("origin", "https://evil.example")],
+            format!("username=admin&password={PASSWORD}"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "cross-origin login");
+    let r = app.call("POST", "/login", &form, format!("username=admin&password={PASSWORD}")).await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let cookie = r.header("set-cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    let session = cookie.split(';').next().expect("cookie").to_string();
+
+    // Every tab renders; the page carries the CSRF token.
+    for page in ["/layer7", "/admin", "/services", "/setup", "/services/vrrp/edit"] {
+        let r = app.call("GET", page, &[("cookie", &session)], "").await;
+        assert_eq!(r.status, 200, "{page}: {}", r.body);
+        for tab in ["LB Layer7", "LB Admin", "Services", "Setup"] {
+            assert!(r.body.contains(tab), "{page} lacks tab {tab}");
+        }
+    }
+    let page = app.call("GET", "/layer7", &[("cookie", &session)], "").await.body;
+    assert!(page.contains("<textarea") && page.contains("/static/editor.js") && !page.contains("<script>"));
+    let token = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf meta")
+        .to_string();
+    assert_eq!(token.len(), 64);
+
+    // Session GETs need no token.
+    assert_eq!(app.call("GET", "/api/services", &[("cookie", &session)], "").await.status, 200);
+    // POST without the token: 403 JSON.
+    app.call("POST", "/api/config/save", &[("cookie", &session), ("origin", &origin)], "")
+        .await
+        .assert_error(403);
+    // Wrong token.
+    app.call(
+        "POST",
+        "/api/config/save",
+        &[("cookie", &session), ("origin", &origin), ("x-csrf-token", "00")],
+        "",
+    )
+    .await
+    .assert_error(403);
+    // Right token, wrong or missing Origin.
+    app.call(
+        "POST",
+        "/api/config/save",
+        &[("cookie", &session), ("origin", "https://evil.example"), ("x-csrf-token", &token)],
+        "",
+    )
+    .await
+    .assert_error(403);
+    app.call(
+        "POST",
+        "/api/config/save",
+        &[("cookie", &session), ("origin", "https://127.0.0.1:1"), ("x-csrf-token", &token)],
+        "",
+    )
+    .await
+    .assert_error(403);
+    app.call("POST", "/api/config/save", &[("cookie", &session), ("x-csrf-token", &token)], "")
+        .await
+        .assert_error(403);
+    // Both: 200. Referer stands in for Origin.
+    let r = app
+        .call(
+            "POST",
+            "/api/config/save",
+            &[("cookie", &session), ("origin", &origin), ("x-csrf-token", &token)],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let referer = format!("{origin}/setup");
+    let r = app
+        .call(
+            "POST",
+            "/api/services/haproxy/check",
+            &[("cookie", &session), ("referer", &referer), ("x-csrf-token", &token)],
+            "defaults\n",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Console apply is recorded with origin console.
+    let text = app.basic("GET", "/api/services/haproxy/config", "").await.body;
+    let r = app
+        .call(
+            "POST",
+            "/api/services/haproxy/apply",
+            &[("cookie", &session), ("origin", &origin), ("x-csrf-token", &token)],
+            format!("{text}\n# edited\n"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let revs = app.basic("GET", "/api/services/haproxy/revisions", "").await.json();
+    assert_eq!((revs[0]["origin"].as_str(), revs[0]["author"].as_str()), (Some("console"), Some("admin")));
+    // The unsaved indicator shows on every tab now.
+    let r = app.call("GET", "/services", &[("cookie", &session)], "").await;
+    assert!(r.body.contains("id=\"unsaved\""), "no unsaved indicator");
+
+    // HTML forms carry the token as a field.
+    let with_field = format!("csrf={token}");
+    let r = app
+        .call(
+            "POST",
+            "/setup/save",
+            &[("cookie", &session), ("origin", &origin), form[0]],
+            with_field.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Saved: haproxy") && !r.body.contains("id=\"unsaved\""), "{}", r.body);
+    let r = app
+        .call("POST", "/setup/save", &[("cookie", &session), ("origin", &origin), form[0]], "csrf=bad")
+        .await;
+    assert_eq!(r.status, 403);
+    let r = app
+        .call(
+            "POST",
+            "/services/vrrp/control",
+            &[("cookie", &session), ("origin", &origin), form[0]],
+            format!("{with_field}&action=reload"),
+        )
+        .await;
+    assert_eq!((r.status, r.header("location").as_str()), (303, "/services"), "{}", r.body);
+
+    // Password change: wrong old one refused; right one works for Basic too.
+    let r = app
+        .call(
+            "POST",
+            "/setup/password",
+            &[("cookie", &session), ("origin", &origin), form[0]],
+            format!("{with_field}&old=nope&new=another-pass-2&confirm=another-pass-2"),
+        )
+        .await;
+    assert!(r.body.contains("current password is wrong"), "{}", r.body);
+    let r = app
+        .call(
+            "POST",
+            "/setup/password",
+            &[("cookie", &session), ("origin", &origin), form[0]],
+            format!("{with_field}&old={PASSWORD}&new=another-pass-2&confirm=another-pass-2"),
+        )
+        .await;
+    assert!(r.body.contains("Password changed"), "{}", r.body);
+    let auth = basic_header("admin", "another-pass-2");
+    assert_eq!(app.call("GET", "/api/services", &[("authorization", &auth)], "").await.status, 200);
+
+    // Logout ends the session server-side.
+    let r = app.call("POST", "/logout", &[("cookie", &session), ("origin", &origin)], "").await;
+    assert_eq!(r.status, 303);
+    let r = app.call("GET", "/setup", &[("cookie", &session)], "").await;
+    assert_eq!(r.status, 302);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_rate_limit_locks_out_the_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Appliance::start(dir.path(), Some(PASSWORD));
+    let wrong = basic_header("admin", "wrong");
+    for _ in 0..5 {
+        app.call("GET", "/api/services", &[("authorization", &wrong)], "").await.assert_error(401);
+    }
+    // Locked out even with the right password.
+    app.basic("GET", "/api/services", "").await.assert_error(429);
+    let form = [("content-type", "application/x-www-form-urlencoded"), ("origin", &app.origin())];
+    let r = app.call("POST", "/login", &form, format!("username=admin&password={PASSWORD}")).await;
+    assert_eq!(r.status, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_config_survives_restart_unsaved_does_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let saved_text = proxy_config(port, "saved-one");
+    let unsaved_text = proxy_config(port, "unsaved-one");
+    {
+        let app = Appliance::start(dir.path(), Some(PASSWORD));
+        assert_eq!(app.basic("POST", "/api/services/haproxy/apply", saved_text.clone()).await.status, 200);
+        assert_eq!(app.basic("POST", "/api/config/save", "").await.status, 200);
+        assert_eq!(app.basic("POST", "/api/services/haproxy/apply", unsaved_text.clone()).await.status, 200);
+        assert_eq!(through_proxy(port, Some("unsaved-one")).await.as_deref(), Some("unsaved-one"));
+    }
+    let app = Appliance::start(dir.path(), Some(PASSWORD));
+    assert!(!app.stdout_text().contains("admin password:"), "not a first start");
+    assert_eq!(app.basic("GET", "/api/services/haproxy/config", "").await.body, saved_text);
+    assert_eq!(through_proxy(port, Some("saved-one")).await.as_deref(), Some("saved-one"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_generates_password_file_and_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Appliance::start(dir.path(), None);
+    let line = app
+        .stdout_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("admin password: ").map(str::to_string))
+        .expect("admin password line on stdout");
+    let file = dir.path().join("initial-admin-password");
+    assert_eq!(std::fs::read_to_string(&file).expect("password file").trim(), line);
+    assert_eq!(std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777, 0o600);
+    let key = dir.path().join("tls/key.pem");
+    assert_eq!(std::fs::metadata(&key).expect("key").permissions().mode() & 0o777, 0o600);
+    let auth = basic_header("admin", &line);
+    assert_eq!(app.call("GET", "/api/services", &[("authorization", &auth)], "").await.status, 200);
+}
