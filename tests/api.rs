@@ -550,6 +550,15 @@ async fn session_login_csrf_and_origin() {
     assert!(r.body.contains("Password changed"), "{}", r.body);
     let auth = basic_header("admin", "another-pass-2");
     assert_eq!(app.call("GET", "/api/services", &[("authorization", &auth)], "").await.status, 200);
+    app.call("GET", "/api/services", &[("authorization", &basic_header("admin", PASSWORD))], "")
+        .await
+        .assert_error(401);
+    // The old session ended with the change; the browser got a new one.
+    assert_eq!(app.call("GET", "/setup", &[("cookie", &session)], "").await.status, 302);
+    let fresh = r.header("set-cookie");
+    let session = fresh.split(';').next().expect("cookie").to_string();
+    assert!(session.starts_with("lanai_session=") && session.len() > 20, "{fresh}");
+    assert_eq!(app.call("GET", "/setup", &[("cookie", &session)], "").await.status, 200);
 
     // Logout ends the session server-side.
     let r = app.call("POST", "/logout", &[("cookie", &session), ("origin", &origin)], "").await;
@@ -609,4 +618,34 @@ async fn first_start_generates_password_file_and_certificate() {
     assert_eq!(std::fs::metadata(&key).expect("key").permissions().mode() & 0o777, 0o600);
     let auth = basic_header("admin", &line);
     assert_eq!(app.call("GET", "/api/services", &[("authorization", &auth)], "").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_run_leaves_the_data_plane_serving_and_the_next_start_adopts_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let text = proxy_config(port, "still-here");
+    let pid_of = |list: &Value| {
+        list.as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == "haproxy"))
+            .and_then(|s| s["pid"].as_u64())
+    };
+    let mut first = Appliance::start(dir.path(), Some(PASSWORD));
+    assert_eq!(first.basic("POST", "/api/services/haproxy/apply", text.clone()).await.status, 200);
+    assert_eq!(first.basic("POST", "/api/config/save", "").await.status, 200);
+    let proxy_pid = pid_of(&first.basic("GET", "/api/services", "").await.json()).expect("proxy pid");
+    if let Some(mut child) = first.child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // The console is gone, the data plane is not.
+    assert_eq!(through_proxy(port, Some("still-here")).await.as_deref(), Some("still-here"));
+    let second = Appliance::start(dir.path(), Some(PASSWORD));
+    let list = second.basic("GET", "/api/services", "").await.json();
+    assert_eq!(pid_of(&list), Some(proxy_pid), "the proxy should be adopted, not restarted: {list}");
+    assert_eq!(through_proxy(port, Some("still-here")).await.as_deref(), Some("still-here"));
+    drop(second);
+    // The second run stopped the adopted proxy on SIGTERM.
+    assert_eq!(through_proxy(port, None).await, None);
+    drop(first);
 }

@@ -4,7 +4,9 @@
 //! field `csrf`) and an Origin/Referer naming this very host:port; Basic
 //! requests carry no ambient credential, so the password is enough.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use askama::Template;
@@ -18,7 +20,7 @@ use axum::{Extension, Form, Router};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::{ApiError, ClientAddr, FailureMap, Web, MAX_BODY};
+use super::{ApiError, ClientAddr, Web, MAX_BODY};
 
 pub const COOKIE: &str = "lanai_session";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -56,7 +58,7 @@ pub struct Failures {
 /// is refused for `LOCKOUT`, even with the right password (that is the point).
 #[derive(Default)]
 pub struct LoginLimiter {
-    map: FailureMap,
+    map: Mutex<HashMap<IpAddr, Failures>>,
 }
 
 impl LoginLimiter {
@@ -152,12 +154,18 @@ async fn login(
         Err(e) => return render_login(StatusCode::INTERNAL_SERVER_ERROR, &format!("store: {e}")),
     };
     let _ = web.app.store.audit(&form.username, "login", &format!("from {ip}")).await;
-    let cookie = format!(
-        "{COOKIE}={}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        session.id,
-        SESSION_TTL.as_secs()
-    );
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+    ([(header::SET_COOKIE, set_cookie(&session.id))], Redirect::to("/")).into_response()
+}
+
+/// The `Set-Cookie` value for a session id.
+pub fn set_cookie(id: &str) -> String {
+    format!("{COOKIE}={id}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_TTL.as_secs())
+}
+
+/// A new session for `user`, as the CurrentUser its pages are rendered for.
+pub async fn new_session(web: &Web, user: &str) -> Result<CurrentUser, crate::store::StoreError> {
+    let s = web.app.store.create_session(user, SESSION_TTL).await?;
+    Ok(CurrentUser { name: s.user, csrf: Some(s.csrf_token), session_id: Some(s.id) })
 }
 
 async fn logout(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> Response {

@@ -142,10 +142,30 @@ pub async fn password(
             .await;
     }
     match web.app.store.set_password(&user.name, &form.old, &form.new).await {
-        Ok(()) => setup(&web, &user, "Password changed".into(), String::new()).await,
+        Ok(()) => password_changed(&web, &user).await,
         Err(StoreError::WrongPassword) => {
             setup(&web, &user, String::new(), "The current password is wrong".into()).await
         }
         Err(e) => setup(&web, &user, String::new(), format!("Password change failed: {e}")).await,
+    }
+}
+
+/// Every session of the user ends (a stolen cookie stops working with the old
+/// password); a Basic caller has none, a browser gets a fresh one.
+async fn password_changed(web: &Web, user: &CurrentUser) -> Response {
+    if let Err(e) = web.app.store.delete_user_sessions(&user.name).await {
+        tracing::warn!("ending {}'s sessions: {e}", user.name);
+    }
+    if user.session_id.is_none() {
+        return setup(web, user, "Password changed".into(), String::new()).await;
+    }
+    match super::auth::new_session(web, &user.name).await {
+        Ok(fresh) => {
+            let cookie = super::auth::set_cookie(fresh.session_id.as_deref().unwrap_or_default());
+            let page =
+                setup(web, &fresh, "Password changed; other sessions were logged out".into(), String::new());
+            ([(axum::http::header::SET_COOKIE, cookie)], page.await).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("new session: {e}")).into_response(),
     }
 }
