@@ -649,3 +649,69 @@ async fn sigkilled_run_leaves_the_data_plane_serving_and_the_next_start_adopts_i
     assert_eq!(through_proxy(port, None).await, None);
     drop(first);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lb_admin_shows_servers_and_changes_their_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Appliance::start(dir.path(), Some(PASSWORD));
+    let (port, backend_port) = (free_port(), free_port());
+    let text = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
+         frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\n\n\
+         backend app\n    server s1 127.0.0.1:{backend_port}\n    server s2 127.0.0.1:{backend_port}\n"
+    );
+    let r = app.basic("POST", "/api/services/haproxy/apply", text).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let status_of = |rows: &Value, name: &str| {
+        rows.as_array()
+            .and_then(|a| a.iter().find(|r| r["proxy"] == "app" && r["name"] == name))
+            .and_then(|r| r["status"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+
+    // API: drain, then disable (maintenance), then enable.
+    let r = app.basic("POST", "/api/lb/servers/app/s1/drain", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = app.basic("GET", "/api/lb/stat", "").await.json();
+    assert!(status_of(&rows, "s1").starts_with("DRAIN"), "{rows}");
+    assert_eq!(app.basic("POST", "/api/lb/servers/app/s1/disable", "").await.status, 200);
+    let rows = app.basic("GET", "/api/lb/stat", "").await.json();
+    assert!(status_of(&rows, "s1").starts_with("MAINT"), "{rows}");
+    assert_eq!(app.basic("POST", "/api/lb/servers/app/s1/enable", "").await.status, 200);
+    let rows = app.basic("GET", "/api/lb/stat", "").await.json();
+    assert!(!status_of(&rows, "s1").starts_with("MAINT"), "{rows}");
+    // Names are checked against show stat, never passed through blindly.
+    app.basic("POST", "/api/lb/servers/app/s1%3Bshutdown/disable", "").await.assert_error(404);
+
+    // The page lists them with their buttons; the form disables s2.
+    let form = [("content-type", "application/x-www-form-urlencoded"), ("origin", &app.origin())];
+    let r = app.call("POST", "/login", &form, format!("username=admin&password={PASSWORD}")).await;
+    let session = r.header("set-cookie").split(';').next().unwrap_or_default().to_string();
+    let page = app.call("GET", "/admin", &[("cookie", &session)], "").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<td>s2</td>") && page.body.contains("name=\"op\" value=\"drain\""),
+        "{}",
+        page.body
+    );
+    let token = page
+        .body
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    let r = app
+        .call(
+            "POST",
+            "/admin/server",
+            &[("cookie", &session), form[0], form[1]],
+            format!("csrf={token}&backend=app&server=s2&op=disable"),
+        )
+        .await;
+    assert_eq!((r.status, r.header("location").as_str()), (303, "/admin"), "{}", r.body);
+    let rows = app.basic("GET", "/api/lb/stat", "").await.json();
+    assert!(status_of(&rows, "s2").starts_with("MAINT"), "{rows}");
+    let audit = app.call("GET", "/setup", &[("cookie", &session)], "").await.body;
+    assert!(audit.contains("disable server app/s2"), "audit line missing on Setup");
+}

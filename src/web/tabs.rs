@@ -98,11 +98,35 @@ struct SetupPage {
     chrome: Chrome,
     message: String,
     error: String,
+    audit: Vec<AuditRow>,
+}
+
+/// One line of the audit log as Setup shows it.
+pub struct AuditRow {
+    pub time: String,
+    pub user: String,
+    pub action: String,
+    pub detail: String,
 }
 
 async fn setup(web: &Web, user: &CurrentUser, message: String, error: String) -> Response {
     let chrome = Chrome::new(web, user, "setup").await;
-    render(SetupPage { chrome, message, error })
+    let audit = match web.app.store.audit_log(30).await {
+        Ok(entries) => entries
+            .into_iter()
+            .map(|e| AuditRow {
+                time: httpdate::fmt_http_date(e.at),
+                user: e.user,
+                action: e.action,
+                detail: e.detail,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!("audit log: {e}");
+            Vec::new()
+        }
+    };
+    render(SetupPage { chrome, message, error, audit })
 }
 
 pub async fn setup_page(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> Response {
