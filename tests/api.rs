@@ -715,3 +715,43 @@ async fn lb_admin_shows_servers_and_changes_their_state() {
     let audit = app.call("GET", "/setup", &[("cookie", &session)], "").await.body;
     assert!(audit.contains("disable server app/s2"), "audit line missing on Setup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_apply_is_500_restored_and_hostile_input_leaves_the_server_up() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Appliance::start(dir.path(), Some(PASSWORD));
+
+    // Valid text the data plane cannot take (its port is taken): 500, previous text restored.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let before = app.basic("GET", "/api/services/haproxy/config", "").await.body;
+    let r = app.basic("POST", "/api/services/haproxy/apply", proxy_config(port, "never")).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["restored"], Value::Bool(true), "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    assert_eq!(app.basic("GET", "/api/services/haproxy/config", "").await.body, before);
+    drop(taken);
+
+    // Plain HTTP and garbage on the TLS port, a half handshake: nothing breaks.
+    for junk in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        &[0x16, 0x03, 0x01, 0xff, 0xff, 0x00][..],
+        &[0u8; 4096][..],
+    ] {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await {
+            let _ = s.write_all(junk).await;
+        }
+    }
+    // Odd paths and headers: JSON errors, no panic.
+    app.basic("GET", "/api/services/%FF%FE/config", "").await.assert_error(400);
+    app.basic("GET", "/api/services/haproxy/revisions/99999999999999999999999", "").await.assert_error(400);
+    app.call("GET", "/api/services", &[("authorization", "Basic")], "").await.assert_error(401);
+    app.call("GET", "/api/services", &[("authorization", "Basic %%%")], "").await.assert_error(401);
+    app.call("GET", "/api/services", &[("cookie", "lanai_session=nonsense")], "").await.assert_error(401);
+    let long_cookie = format!("lanai_session={}", "a".repeat(4000));
+    app.call("GET", "/api/services", &[("cookie", &long_cookie)], "").await.assert_error(401);
+    app.basic("POST", "/api/restore", r#"{"services":{"nope":"x"}}"#).await;
+    assert_eq!(app.basic("GET", "/api/services", "").await.status, 200, "still serving");
+}
