@@ -21,6 +21,9 @@ async function lanaiPost(url, body, contentType) {
   return { status: res.status, body: json };
 }
 
+// Explicitly global: editor.js (a separate script) uses it.
+window.lanaiPost = lanaiPost;
+
 document.addEventListener("DOMContentLoaded", () => {
   const button = document.getElementById("restore");
   if (!button) return;
