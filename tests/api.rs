@@ -412,6 +412,9 @@ async fn session_login_csrf_and_origin() {
     }
     let session = cookie.split(';').next().expect("cookie").to_string();
 
+    let r = app.call("GET", "/login", &[("cookie", &session)], "").await;
+    assert_eq!((r.status, r.header("location").as_str()), (303, "/"), "logged in: no login form");
+
     // Every tab renders; the page carries the CSRF token.
     for page in ["/layer7", "/admin", "/services", "/setup", "/services/vrrp/edit"] {
         let r = app.call("GET", page, &[("cookie", &session)], "").await;
@@ -420,6 +423,11 @@ async fn session_login_csrf_and_origin() {
             assert!(r.body.contains(tab), "{page} lacks tab {tab}");
         }
     }
+    let services = app.call("GET", "/services", &[("cookie", &session)], "").await.body;
+    assert!(services.contains("href=\"/layer7\"") && services.contains("href=\"/services/vrrp/edit\""));
+    assert!(services.contains("class=\"dot up\"") && services.contains("recent log"), "{services}");
+    let vrrp = app.call("GET", "/services/vrrp/edit", &[("cookie", &session)], "").await.body;
+    assert!(vrrp.contains("data-service=\"vrrp\"") && vrrp.contains("keepalived.conf"), "{vrrp}");
     let page = app.call("GET", "/layer7", &[("cookie", &session)], "").await.body;
     assert!(page.contains("<textarea") && page.contains("/static/editor.js") && !page.contains("<script>"));
     let token = page

@@ -108,7 +108,15 @@ fn render_login(status: StatusCode, error: &str) -> Response {
     }
 }
 
-async fn login_page() -> Response {
+async fn login_page(State(web): State<Web>, headers: HeaderMap) -> Response {
+    // Already logged in (e.g. the browser's back button): straight to the console.
+    if let Some(id) = session_cookie(&headers) {
+        if let Ok(Some(s)) = web.app.store.session(&id).await {
+            if s.expires_at > std::time::SystemTime::now() {
+                return Redirect::to("/").into_response();
+            }
+        }
+    }
     render_login(StatusCode::OK, "")
 }
 
