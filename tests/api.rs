@@ -220,6 +220,24 @@ async fn through_proxy(port: u16, want: Option<&str>) -> Option<String> {
     }
 }
 
+/// Waits until the supervisor reports `service` running (it starts with `lanai run`).
+async fn wait_running(app: &Appliance, service: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = app.basic("GET", "/api/services", "").await.json();
+        let status = list
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == service))
+            .and_then(|s| s["status"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        if status == "running" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{service} not running: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn running_revision(app: &Appliance, service: &str) -> i64 {
     let list = app.basic("GET", "/api/services", "").await.json();
     list.as_array()
@@ -423,6 +441,7 @@ async fn session_login_csrf_and_origin() {
             assert!(r.body.contains(tab), "{page} lacks tab {tab}");
         }
     }
+    wait_running(&app, "haproxy").await;
     let services = app.call("GET", "/services", &[("cookie", &session)], "").await.body;
     assert!(services.contains("href=\"/layer7\"") && services.contains("href=\"/services/vrrp/edit\""));
     assert!(services.contains("class=\"dot up\"") && services.contains("recent log"), "{services}");

@@ -18,7 +18,9 @@ use crate::store::StoreError;
 pub struct ServiceRow {
     pub name: String,
     pub status: String,
-    pub up: bool,
+    /// Indicator colour class: `up` (green), `wait` (orange: starting or
+    /// restarting after a crash), `down` (red).
+    pub indicator: &'static str,
     pub pid: String,
     pub autostart: bool,
     pub log: String,
@@ -51,7 +53,11 @@ pub async fn services_page(State(web): State<Web>, Extension(user): Extension<Cu
                         format!("/services/{}/edit", s.name)
                     };
                     ServiceRow {
-                        up: s.status == "running",
+                        indicator: match s.status.as_str() {
+                            "running" => "up",
+                            "starting" | "restarting" => "wait",
+                            _ => "down",
+                        },
                         pid: s.pid.map_or(String::new(), |p| p.to_string()),
                         status: s.status,
                         autostart: s.autostart,
