@@ -167,27 +167,66 @@ async fn https(
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> Reply {
+    https_as(data_dir, port, "127.0.0.1", false, method, path, headers, body).await
+}
+
+/// `https` with the TLS server name and the protocol chosen: HTTP/2 (ALPN h2,
+/// as browsers do) carries the host in `:authority`, not in a Host header.
+#[allow(clippy::too_many_arguments)]
+async fn https_as(
+    data_dir: &Path,
+    port: u16,
+    server_name: &str,
+    h2: bool,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply {
     use rustls_pki_types::pem::PemObject;
     let cert_path = data_dir.join("tls/cert.pem");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(&cert_path).expect("cert.pem") {
         roots.add(cert.expect("certificate")).expect("trust the generated certificate");
     }
-    let config =
+    let mut config =
         rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .expect("protocols")
             .with_root_certificates(roots)
             .with_no_client_auth();
+    if h2 {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let name = rustls_pki_types::ServerName::try_from(server_name.to_string()).expect("name");
     let tls = connector.connect(name, tcp).await.expect("TLS handshake with the generated certificate");
+    if h2 {
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "server should speak h2");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake::<_, _, Full<Bytes>>(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        let mut req =
+            hyper::Request::builder().method(method).uri(format!("https://{server_name}:{port}{path}"));
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let resp = sender.send_request(req.body(Full::new(body)).expect("request")).await.expect("response");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() };
+    }
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tls)).await.expect("handshake");
     tokio::spawn(conn);
     let mut req =
-        hyper::Request::builder().method(method).uri(path).header("host", format!("127.0.0.1:{port}"));
+        hyper::Request::builder().method(method).uri(path).header("host", format!("{server_name}:{port}"));
     for (n, v) in headers {
         req = req.header(*n, *v);
     }
@@ -781,4 +820,34 @@ async fn refused_apply_is_500_restored_and_hostile_input_leaves_the_server_up() 
     app.call("GET", "/api/services", &[("cookie", &long_cookie)], "").await.assert_error(401);
     app.basic("POST", "/api/restore", r#"{"services":{"nope":"x"}}"#).await;
     assert_eq!(app.basic("GET", "/api/services", "").await.status, 200, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_path_over_http2_with_the_localhost_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Appliance::start(dir.path(), Some(PASSWORD));
+    let (d, port) = (dir.path(), app.port);
+    let origin = format!("https://localhost:{port}");
+    let form = [("content-type", "application/x-www-form-urlencoded"), ("origin", origin.as_str())];
+    let login = format!("username=admin&password={PASSWORD}");
+    let r = https_as(d, port, "localhost", true, "POST", "/login", &form, login.into()).await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let session = r.header("set-cookie").split(';').next().unwrap_or_default().to_string();
+    let page =
+        https_as(d, port, "localhost", true, "GET", "/setup", &[("cookie", &session)], Bytes::new()).await;
+    assert_eq!(page.status, 200);
+    let token = page
+        .body
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    let headers =
+        [("cookie", session.as_str()), ("origin", origin.as_str()), ("x-csrf-token", token.as_str())];
+    let r = https_as(d, port, "localhost", true, "POST", "/api/config/save", &headers, Bytes::new()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let evil = [("cookie", session.as_str()), ("origin", "https://evil:1"), ("x-csrf-token", token.as_str())];
+    let r = https_as(d, port, "localhost", true, "POST", "/api/config/save", &evil, Bytes::new()).await;
+    r.assert_error(403);
 }
