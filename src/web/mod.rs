@@ -151,6 +151,9 @@ pub async fn serve_on(
     let router = router(web);
     let purge = tokio::spawn(purge_sessions(app));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    // On stop, connections finish the request they are serving (an apply in
+    // flight completes) and close, instead of being cut mid-change.
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -169,15 +172,22 @@ pub async fn serve_on(
         }
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let watcher = graceful.watcher();
+        let mut stopping = stop.clone();
         tokio::spawn(async move {
-            // A client that never finishes its handshake must not hold a task forever.
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, "console TLS handshake: {e}");
-                    return;
-                }
-                Err(_) => return,
+            // A client that never finishes its handshake must not hold a task
+            // forever, nor delay a stop.
+            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+            let tls = tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "console TLS handshake: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+                _ = stopping.changed() => return,
             };
             let service =
                 hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -187,12 +197,16 @@ pub async fn serve_on(
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             // A client that trickles its headers must not hold the connection forever.
             builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+            if let Err(e) = watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await {
                 tracing::debug!(%peer, "console connection: {e}");
             }
         });
     }
     purge.abort();
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("console: connections still busy after 10 s; closing them");
+    }
     Ok(())
 }
 
