@@ -164,6 +164,19 @@ async fn json_api_endpoints_good_and_bad_input() {
     let r = app.basic("POST", "/api/restore", r#"{"services":{"haproxy":"frontend\n"}}"#).await;
     assert_eq!(r.status, 422, "{}", r.body);
 
+    // Basic credentials a browser keeps are ambient: a foreign page's POST is refused.
+    let auth = basic_header("admin", PASSWORD);
+    let evil = [("authorization", auth.as_str()), ("origin", "https://evil.example")];
+    app.call("POST", "/api/config/save", &evil, "").await.assert_error(403);
+    let evil = [("authorization", auth.as_str()), ("sec-fetch-site", "cross-site")];
+    app.call("POST", "/api/config/save", &evil, "").await.assert_error(403);
+    let ours = app.origin();
+    let ok = [("authorization", auth.as_str()), ("origin", ours.as_str())];
+    assert_eq!(app.call("POST", "/api/config/save", &ok, "").await.status, 200);
+    // Basic is for the API only: pages want a session.
+    let r = app.call("GET", "/setup", &[("authorization", &auth)], "").await;
+    assert_eq!(r.status, 302);
+
     // Unknown endpoint and method: JSON too.
     app.basic("GET", "/api/nothing/here", "").await.assert_error(404);
     app.basic("DELETE", "/api/services", "").await.assert_error(405);

@@ -241,6 +241,16 @@ pub fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
     url_authority(&claimed).is_some_and(|a| a.eq_ignore_ascii_case(&host))
 }
 
+/// Whether a browser says this request comes from another site.
+fn cross_site(headers: &HeaderMap, uri: &Uri) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site.is_some_and(|v| v == "cross-site" || v == "same-site") {
+        return true;
+    }
+    let has_origin = headers.contains_key(header::ORIGIN) || headers.contains_key(header::REFERER);
+    has_origin && !same_origin(headers, uri)
+}
+
 /// Compares secrets without an early exit on the first differing byte.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -347,7 +357,14 @@ pub async fn require_login(State(web): State<Web>, req: Request, next: Next) -> 
             }
         }
     }
-    if let Some((user, password)) = basic_credentials(req.headers()) {
+    // Basic is for API clients. A browser that was once given Basic
+    // credentials (it prompts on our 401) sends them by itself, even on a
+    // request a foreign page makes: such a request carries a foreign Origin
+    // (or Sec-Fetch-Site: cross-site) and is refused; API clients send neither.
+    if let (true, Some((user, password))) = (api, basic_credentials(req.headers())) {
+        if is_state_changing(req.method()) && cross_site(req.headers(), req.uri()) {
+            return forbidden(true, "cross-origin request refused (Origin/Referer)");
+        }
         if let Some(secs) = web.limiter.locked(ip) {
             return ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
