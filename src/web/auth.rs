@@ -445,6 +445,21 @@ mod h2_tests {
     use super::*;
 
     #[test]
+    fn cross_site_needs_a_browser_signal() {
+        let uri = Uri::from_static("/api/config/save");
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, header::HeaderValue::from_static("a:1"));
+        assert!(!cross_site(&h, &uri), "curl sends neither Origin nor Sec-Fetch-Site");
+        h.insert(header::ORIGIN, header::HeaderValue::from_static("https://a:1"));
+        assert!(!cross_site(&h, &uri));
+        h.insert("sec-fetch-site", header::HeaderValue::from_static("cross-site"));
+        assert!(cross_site(&h, &uri));
+        h.remove("sec-fetch-site");
+        h.insert(header::ORIGIN, header::HeaderValue::from_static("https://evil"));
+        assert!(cross_site(&h, &uri));
+    }
+
+    #[test]
     fn authority_stands_in_for_host() {
         let mut h = HeaderMap::new();
         h.insert(header::ORIGIN, header::HeaderValue::from_static("https://a:1"));
