@@ -134,9 +134,13 @@ boot() {
 
 poweroff() {
 	# ACPI power button, as a hypervisor's "shut down": the guest powers off.
-	echo system_powerdown > "/dev/tcp/127.0.0.1/$monitor_port" || fail "boot $boot_n: QEMU monitor unreachable"
+	# Pressed again every 10 s, as an operator would, in case the first press
+	# came before the guest listened for it.
 	local i=0
 	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if [ $((i % 100)) -eq 0 ]; then
+			echo system_powerdown > "/dev/tcp/127.0.0.1/$monitor_port" || fail "boot $boot_n: QEMU monitor unreachable"
+		fi
 		i=$((i + 1))
 		[ $i -gt 600 ] && fail "boot $boot_n: no power-off 60 s after the ACPI power button"
 		sleep 0.1
