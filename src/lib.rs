@@ -7,3 +7,4 @@ pub mod conf;
 pub mod proxy;
 pub mod store;
 pub mod vrrp;
+pub mod web;

@@ -15,6 +15,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the appliance: store, supervised services and the HTTPS console.
+    Run {
+        /// Store, certificate, run directory.
+        #[arg(long, default_value = "./lanai-data")]
+        data_dir: PathBuf,
+        /// Console address.
+        #[arg(long, default_value = "0.0.0.0:4444")]
+        listen: std::net::SocketAddr,
+    },
     /// Validate a configuration file; print every problem as FILE:LINE: message.
     Check {
         #[arg(short = 'f', long = "file")]
@@ -44,6 +53,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { data_dir, listen } => {
+            init_tracing();
+            lanai::appliance::run::run(&data_dir, listen)
+        }
         Command::Proxy { file, control } => {
             init_tracing();
             lanai::proxy::process::run(&file, control.as_deref())

@@ -3,6 +3,7 @@
 //! (console, JSON API, file manager, sync push, boot).
 
 pub mod pipeline;
+pub mod run;
 pub mod services;
 pub mod supervisor;
 

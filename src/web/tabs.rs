@@ -1,0 +1,151 @@
+//! The Services and Setup tabs.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+use super::auth::CurrentUser;
+use super::pages::{render, Chrome};
+use super::Web;
+use crate::appliance::pipeline::Action;
+use crate::appliance::services;
+use crate::store::StoreError;
+
+/// One service row as the ALOHA Services tab shows it.
+pub struct ServiceRow {
+    pub name: String,
+    pub status: String,
+    pub up: bool,
+    pub pid: String,
+    pub autostart: bool,
+    pub log: String,
+    pub editor: String,
+}
+
+#[derive(Template)]
+#[template(path = "services.html")]
+struct ServicesPage {
+    chrome: Chrome,
+    rows: Vec<ServiceRow>,
+    error: String,
+}
+
+pub async fn services_page(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> Response {
+    let chrome = Chrome::new(&web, &user, "services").await;
+    let (rows, error) = match web.app.services().await {
+        Ok(list) => (
+            list.into_iter()
+                .map(|s| {
+                    let log = web
+                        .app
+                        .supervisor
+                        .logs(&s.name, 50)
+                        .map(|lines| lines.into_iter().map(|l| l.text).collect::<Vec<_>>().join("\n"))
+                        .unwrap_or_default();
+                    let editor = if s.name == "haproxy" {
+                        "/layer7".to_string()
+                    } else {
+                        format!("/services/{}/edit", s.name)
+                    };
+                    ServiceRow {
+                        up: s.status == "running",
+                        pid: s.pid.map_or(String::new(), |p| p.to_string()),
+                        status: s.status,
+                        autostart: s.autostart,
+                        log,
+                        editor,
+                        name: s.name,
+                    }
+                })
+                .collect(),
+            String::new(),
+        ),
+        Err(e) => (Vec::new(), format!("store: {e}")),
+    };
+    render(ServicesPage { chrome, rows, error })
+}
+
+#[derive(Deserialize)]
+pub struct ControlForm {
+    action: String,
+}
+
+pub async fn control(
+    State(web): State<Web>,
+    Extension(user): Extension<CurrentUser>,
+    Path(name): Path<String>,
+    Form(form): Form<ControlForm>,
+) -> Response {
+    if services::by_name(&name).is_none() {
+        return (StatusCode::NOT_FOUND, format!("unknown service '{name}'")).into_response();
+    }
+    let Some(action) = Action::parse(&form.action) else {
+        return (StatusCode::BAD_REQUEST, format!("unknown action '{}'", form.action)).into_response();
+    };
+    match web.app.control(&name, action, &user.name).await {
+        Ok(()) => Redirect::to("/services").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{name}: {} failed: {e}", action.as_str()))
+            .into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    chrome: Chrome,
+    message: String,
+    error: String,
+}
+
+async fn setup(web: &Web, user: &CurrentUser, message: String, error: String) -> Response {
+    let chrome = Chrome::new(web, user, "setup").await;
+    render(SetupPage { chrome, message, error })
+}
+
+pub async fn setup_page(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> Response {
+    setup(&web, &user, String::new(), String::new()).await
+}
+
+pub async fn save(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> Response {
+    match web.app.save(&user.name).await {
+        Ok(saved) if saved.is_empty() => {
+            setup(&web, &user, "Nothing to save: running is saved".into(), String::new()).await
+        }
+        Ok(saved) => setup(&web, &user, format!("Saved: {}", saved.join(", ")), String::new()).await,
+        Err(e) => setup(&web, &user, String::new(), format!("Save failed: {e}")).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    old: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn password(
+    State(web): State<Web>,
+    Extension(user): Extension<CurrentUser>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if form.new != form.confirm {
+        return setup(&web, &user, String::new(), "The new passwords differ".into()).await;
+    }
+    if form.new.chars().count() < 8 {
+        return setup(&web, &user, String::new(), "The new password needs at least 8 characters".into())
+            .await;
+    }
+    match web.app.store.set_password(&user.name, &form.old, &form.new).await {
+        Ok(()) => setup(&web, &user, "Password changed".into(), String::new()).await,
+        Err(StoreError::WrongPassword) => {
+            setup(&web, &user, String::new(), "The current password is wrong".into()).await
+        }
+        Err(e) => setup(&web, &user, String::new(), format!("Password change failed: {e}")).await,
+    }
+}
