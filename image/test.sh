@@ -68,7 +68,8 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		# below the ephemeral range (32768-), where client sockets bind
+		p=$((20000 + RANDOM % 12000))
 		port_free "$p" && ! grep -qw "$p" "$tmp/ports" 2>/dev/null && { echo "$p" >> "$tmp/ports"; echo "$p"; return; }
 	done
 }
@@ -80,8 +81,18 @@ backend_port=$(pick_port)  # host backend, reached by the guest at 10.0.2.2
 mkdir -p "$tmp/www"
 token="lanai-image-test-backend-$$-$RANDOM"
 echo "$token" > "$tmp/www/index.html"
-/bin/busybox httpd -f -p "127.0.0.1:$backend_port" -h "$tmp/www" &
-httpd_pid=$!
+for try in 1 2 3 4 5; do
+	/bin/busybox httpd -f -p "127.0.0.1:$backend_port" -h "$tmp/www" &
+	httpd_pid=$!
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		curl -s --max-time 2 "http://127.0.0.1:$backend_port/" 2>/dev/null | grep -q "$token" && break 2
+		sleep 0.2
+	done
+	kill "$httpd_pid" 2>/dev/null || true
+	httpd_pid=
+	backend_port=$(pick_port)
+done
+[ -n "$httpd_pid" ] || { echo "image-test: cannot start the backend httpd" >&2; exit 1; }
 
 cp "$base" "$tmp/disk.qcow2"
 
@@ -139,7 +150,10 @@ poweroff() {
 	local i=0
 	while kill -0 "$qemu_pid" 2>/dev/null; do
 		if [ $((i % 100)) -eq 0 ]; then
-			echo system_powerdown > "/dev/tcp/127.0.0.1/$monitor_port" || fail "boot $boot_n: QEMU monitor unreachable"
+			# (keep the connection open a moment: QEMU drops a command whose
+			# connection is already closed when it reads it)
+			{ echo system_powerdown; sleep 1; } > "/dev/tcp/127.0.0.1/$monitor_port" ||
+				fail "boot $boot_n: QEMU monitor unreachable"
 		fi
 		i=$((i + 1))
 		[ $i -gt 600 ] && fail "boot $boot_n: no power-off 60 s after the ACPI power button"
