@@ -4,7 +4,9 @@
 //! field `csrf`) and an Origin/Referer naming this very host:port; Basic
 //! requests carry no ambient credential, so the password is enough.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use askama::Template;
@@ -18,7 +20,7 @@ use axum::{Extension, Form, Router};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::{ApiError, ClientAddr, FailureMap, Web, MAX_BODY};
+use super::{ApiError, ClientAddr, Web, MAX_BODY};
 
 pub const COOKIE: &str = "lanai_session";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -56,7 +58,7 @@ pub struct Failures {
 /// is refused for `LOCKOUT`, even with the right password (that is the point).
 #[derive(Default)]
 pub struct LoginLimiter {
-    map: FailureMap,
+    map: Mutex<HashMap<IpAddr, Failures>>,
 }
 
 impl LoginLimiter {
@@ -106,7 +108,15 @@ fn render_login(status: StatusCode, error: &str) -> Response {
     }
 }
 
-async fn login_page() -> Response {
+async fn login_page(State(web): State<Web>, headers: HeaderMap) -> Response {
+    // Already logged in (e.g. the browser's back button): straight to the console.
+    if let Some(id) = session_cookie(&headers) {
+        if let Ok(Some(s)) = web.app.store.session(&id).await {
+            if s.expires_at > std::time::SystemTime::now() {
+                return Redirect::to("/").into_response();
+            }
+        }
+    }
     render_login(StatusCode::OK, "")
 }
 
@@ -152,12 +162,18 @@ async fn login(
         Err(e) => return render_login(StatusCode::INTERNAL_SERVER_ERROR, &format!("store: {e}")),
     };
     let _ = web.app.store.audit(&form.username, "login", &format!("from {ip}")).await;
-    let cookie = format!(
-        "{COOKIE}={}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        session.id,
-        SESSION_TTL.as_secs()
-    );
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+    ([(header::SET_COOKIE, set_cookie(&session.id))], Redirect::to("/")).into_response()
+}
+
+/// The `Set-Cookie` value for a session id.
+pub fn set_cookie(id: &str) -> String {
+    format!("{COOKIE}={id}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_TTL.as_secs())
+}
+
+/// A new session for `user`, as the CurrentUser its pages are rendered for.
+pub async fn new_session(web: &Web, user: &str) -> Result<CurrentUser, crate::store::StoreError> {
+    let s = web.app.store.create_session(user, SESSION_TTL).await?;
+    Ok(CurrentUser { name: s.user, csrf: Some(s.csrf_token), session_id: Some(s.id) })
 }
 
 async fn logout(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> Response {
@@ -223,6 +239,16 @@ pub fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
         return false;
     }
     url_authority(&claimed).is_some_and(|a| a.eq_ignore_ascii_case(&host))
+}
+
+/// Whether a browser says this request comes from another site.
+fn cross_site(headers: &HeaderMap, uri: &Uri) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site.is_some_and(|v| v == "cross-site" || v == "same-site") {
+        return true;
+    }
+    let has_origin = headers.contains_key(header::ORIGIN) || headers.contains_key(header::REFERER);
+    has_origin && !same_origin(headers, uri)
 }
 
 /// Compares secrets without an early exit on the first differing byte.
@@ -331,7 +357,14 @@ pub async fn require_login(State(web): State<Web>, req: Request, next: Next) -> 
             }
         }
     }
-    if let Some((user, password)) = basic_credentials(req.headers()) {
+    // Basic is for API clients. A browser that was once given Basic
+    // credentials (it prompts on our 401) sends them by itself, even on a
+    // request a foreign page makes: such a request carries a foreign Origin
+    // (or Sec-Fetch-Site: cross-site) and is refused; API clients send neither.
+    if let (true, Some((user, password))) = (api, basic_credentials(req.headers())) {
+        if is_state_changing(req.method()) && cross_site(req.headers(), req.uri()) {
+            return forbidden(true, "cross-origin request refused (Origin/Referer)");
+        }
         if let Some(secs) = web.limiter.locked(ip) {
             return ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -410,6 +443,21 @@ mod tests {
 #[cfg(test)]
 mod h2_tests {
     use super::*;
+
+    #[test]
+    fn cross_site_needs_a_browser_signal() {
+        let uri = Uri::from_static("/api/config/save");
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, header::HeaderValue::from_static("a:1"));
+        assert!(!cross_site(&h, &uri), "curl sends neither Origin nor Sec-Fetch-Site");
+        h.insert(header::ORIGIN, header::HeaderValue::from_static("https://a:1"));
+        assert!(!cross_site(&h, &uri));
+        h.insert("sec-fetch-site", header::HeaderValue::from_static("cross-site"));
+        assert!(cross_site(&h, &uri));
+        h.remove("sec-fetch-site");
+        h.insert(header::ORIGIN, header::HeaderValue::from_static("https://evil"));
+        assert!(cross_site(&h, &uri));
+    }
 
     #[test]
     fn authority_stands_in_for_host() {

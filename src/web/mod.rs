@@ -15,9 +15,8 @@ pub mod stat;
 pub mod tabs;
 pub mod tls;
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -25,7 +24,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -66,12 +65,14 @@ impl IntoResponse for ApiError {
 pub fn router(web: Web) -> Router {
     let protected = Router::new()
         .merge(pages::routes())
-        .nest("/api", api::routes().layer(middleware::from_fn(json_errors)))
+        .nest("/api", api::routes())
         .layer(middleware::from_fn_with_state(web.clone(), auth::require_login));
     Router::new()
         .merge(auth::public_routes())
         .merge(assets::routes())
         .merge(protected)
+        // Outside the login check so that its refusals are JSON under /api too.
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }
@@ -98,7 +99,12 @@ async fn security_headers(req: Request, next: Next) -> Response {
 /// Under `/api`, every error is JSON: axum's own rejections (no route,
 /// wrong method, bad path) are rewritten to `{"error": reason}`.
 async fn json_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let api = path == "/api" || path.starts_with("/api/");
     let res = next.run(req).await;
+    if !api {
+        return res;
+    }
     let status = res.status();
     let is_json = res
         .headers()
@@ -141,9 +147,13 @@ pub async fn serve_on(
     tls: Arc<rustls::ServerConfig>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let web = Web { app, limiter: Arc::new(auth::LoginLimiter::default()) };
+    let web = Web { app: app.clone(), limiter: Arc::new(auth::LoginLimiter::default()) };
     let router = router(web);
+    let purge = tokio::spawn(purge_sessions(app));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    // On stop, connections finish the request they are serving (an apply in
+    // flight completes) and close, instead of being cut mid-change.
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -162,29 +172,51 @@ pub async fn serve_on(
         }
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let watcher = graceful.watcher();
+        let mut stopping = stop.clone();
         tokio::spawn(async move {
-            // A client that never finishes its handshake must not hold a task forever.
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, "console TLS handshake: {e}");
-                    return;
-                }
-                Err(_) => return,
+            // A client that never finishes its handshake must not hold a task
+            // forever, nor delay a stop.
+            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+            let tls = tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "console TLS handshake: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+                _ = stopping.changed() => return,
             };
             let service =
                 hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ClientAddr(peer));
                     router.clone().oneshot(req)
                 });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // A client that trickles its headers must not hold the connection forever.
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+            if let Err(e) = watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await {
                 tracing::debug!(%peer, "console connection: {e}");
             }
         });
     }
+    purge.abort();
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("console: connections still busy after 10 s; closing them");
+    }
     Ok(())
 }
 
-/// Failed logins per client address, for the lockout in `auth`.
-pub type FailureMap = Mutex<HashMap<IpAddr, auth::Failures>>;
+/// Expired sessions are refused on lookup already; this only keeps the table small.
+async fn purge_sessions(app: Arc<Appliance>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.store.purge_expired().await {
+            tracing::warn!("purging expired sessions: {e}");
+        }
+    }
+}

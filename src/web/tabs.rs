@@ -18,7 +18,9 @@ use crate::store::StoreError;
 pub struct ServiceRow {
     pub name: String,
     pub status: String,
-    pub up: bool,
+    /// Indicator colour class: `up` (green), `wait` (orange: starting or
+    /// restarting after a crash), `down` (red).
+    pub indicator: &'static str,
     pub pid: String,
     pub autostart: bool,
     pub log: String,
@@ -51,7 +53,11 @@ pub async fn services_page(State(web): State<Web>, Extension(user): Extension<Cu
                         format!("/services/{}/edit", s.name)
                     };
                     ServiceRow {
-                        up: s.status == "running",
+                        indicator: match s.status.as_str() {
+                            "running" => "up",
+                            "starting" | "restarting" => "wait",
+                            _ => "down",
+                        },
                         pid: s.pid.map_or(String::new(), |p| p.to_string()),
                         status: s.status,
                         autostart: s.autostart,
@@ -98,11 +104,35 @@ struct SetupPage {
     chrome: Chrome,
     message: String,
     error: String,
+    audit: Vec<AuditRow>,
+}
+
+/// One line of the audit log as Setup shows it.
+pub struct AuditRow {
+    pub time: String,
+    pub user: String,
+    pub action: String,
+    pub detail: String,
 }
 
 async fn setup(web: &Web, user: &CurrentUser, message: String, error: String) -> Response {
     let chrome = Chrome::new(web, user, "setup").await;
-    render(SetupPage { chrome, message, error })
+    let audit = match web.app.store.audit_log(30).await {
+        Ok(entries) => entries
+            .into_iter()
+            .map(|e| AuditRow {
+                time: httpdate::fmt_http_date(e.at),
+                user: e.user,
+                action: e.action,
+                detail: e.detail,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!("audit log: {e}");
+            Vec::new()
+        }
+    };
+    render(SetupPage { chrome, message, error, audit })
 }
 
 pub async fn setup_page(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> Response {
@@ -142,10 +172,30 @@ pub async fn password(
             .await;
     }
     match web.app.store.set_password(&user.name, &form.old, &form.new).await {
-        Ok(()) => setup(&web, &user, "Password changed".into(), String::new()).await,
+        Ok(()) => password_changed(&web, &user).await,
         Err(StoreError::WrongPassword) => {
             setup(&web, &user, String::new(), "The current password is wrong".into()).await
         }
         Err(e) => setup(&web, &user, String::new(), format!("Password change failed: {e}")).await,
+    }
+}
+
+/// Every session of the user ends (a stolen cookie stops working with the old
+/// password); a Basic caller has none, a browser gets a fresh one.
+async fn password_changed(web: &Web, user: &CurrentUser) -> Response {
+    if let Err(e) = web.app.store.delete_user_sessions(&user.name).await {
+        tracing::warn!("ending {}'s sessions: {e}", user.name);
+    }
+    if user.session_id.is_none() {
+        return setup(web, user, "Password changed".into(), String::new()).await;
+    }
+    match super::auth::new_session(web, &user.name).await {
+        Ok(fresh) => {
+            let cookie = super::auth::set_cookie(fresh.session_id.as_deref().unwrap_or_default());
+            let page =
+                setup(web, &fresh, "Password changed; other sessions were logged out".into(), String::new());
+            ([(axum::http::header::SET_COOKIE, cookie)], page.await).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("new session: {e}")).into_response(),
     }
 }

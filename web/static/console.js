@@ -21,6 +21,9 @@ async function lanaiPost(url, body, contentType) {
   return { status: res.status, body: json };
 }
 
+// Explicitly global: editor.js (a separate script) uses it.
+window.lanaiPost = lanaiPost;
+
 document.addEventListener("DOMContentLoaded", () => {
   const button = document.getElementById("restore");
   if (!button) return;
@@ -32,4 +35,42 @@ document.addEventListener("DOMContentLoaded", () => {
     const r = await lanaiPost("/api/restore", text, "application/json");
     out.textContent = JSON.stringify(r.body, null, 2);
   });
+});
+
+// LB Admin: refresh states, checks, weights and sessions every 3 s from the
+// JSON API (the page itself stays usable without JS).
+function statColour(status) {
+  const s = status.toUpperCase();
+  if (s.startsWith("UP") || s.startsWith("OPEN")) return "up";
+  if (s.startsWith("DRAIN") || s.startsWith("NOLB") || s.includes("GOING")) return "drain";
+  if (s.startsWith("MAINT")) return "maint";
+  if (status === "no check") return "nocheck";
+  return "down";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const table = document.getElementById("stat");
+  if (!table) return;
+  const age = document.getElementById("stat-age");
+  setInterval(async () => {
+    try {
+      const res = await fetch("/api/lb/stat", { credentials: "same-origin" });
+      if (!res.ok) { age.textContent = "data plane not answering"; return; }
+      const rows = await res.json();
+      for (const r of rows) {
+        for (const tr of table.querySelectorAll("tr[data-proxy]")) {
+          if (tr.dataset.proxy !== r.proxy || tr.dataset.name !== r.name) continue;
+          const state = tr.querySelector(".state");
+          state.textContent = r.status;
+          state.className = "state " + statColour(r.status);
+          tr.querySelector(".check").textContent = r.check;
+          tr.querySelector(".weight").textContent = r.weight;
+          tr.querySelector(".sessions").textContent = r.sessions;
+        }
+      }
+      age.textContent = "live, " + new Date().toLocaleTimeString();
+    } catch (e) {
+      age.textContent = "console not answering";
+    }
+  }, 3000);
 });

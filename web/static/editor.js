@@ -59,10 +59,29 @@ document.addEventListener("DOMContentLoaded", () => {
 
   async function call(path, body) {
     say("…");
-    return lanaiPost(base + path, body);
+    return window.lanaiPost(base + path, body);
   }
 
-  text.addEventListener("input", renderGutter);
+  // Edited since the page loaded (i.e. differs from the running text shown).
+  const loaded = text.value;
+  function markEdited() {
+    app.classList.toggle("edited", text.value !== loaded);
+  }
+  window.addEventListener("beforeunload", (e) => {
+    if (text.value !== loaded && !app.dataset.applied) { e.preventDefault(); e.returnValue = ""; }
+  });
+
+  // Tab indents (4 spaces, as haproxy.cfg is usually written) instead of leaving the editor.
+  text.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab" || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey) return;
+    e.preventDefault();
+    const start = text.selectionStart;
+    text.setRangeText("    ", start, text.selectionEnd, "end");
+    renderGutter();
+    markEdited();
+  });
+
+  text.addEventListener("input", () => { renderGutter(); markEdited(); });
   text.addEventListener("scroll", () => { gutter.scrollTop = text.scrollTop; });
 
   document.getElementById("check").addEventListener("click", async () => {
@@ -83,6 +102,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("apply").addEventListener("click", async () => {
     const r = await call("/apply", text.value);
     if (r.status === 200) {
+      app.dataset.applied = "1";
       say("Applied: revision " + r.body.revision + " is running (not saved yet)", false);
       setTimeout(() => location.reload(), 800);
     } else if (r.status === 422) {
@@ -107,7 +127,7 @@ document.addEventListener("DOMContentLoaded", () => {
     b.addEventListener("click", async () => {
       if (!confirm("Apply revision " + b.dataset.id + " again?")) return;
       const r = await call("/revisions/" + b.dataset.id + "/restore", "");
-      if (r.status === 200) { say("Restored as revision " + r.body.revision, false); setTimeout(() => location.reload(), 800); }
+      if (r.status === 200) { app.dataset.applied = "1"; say("Restored as revision " + r.body.revision, false); setTimeout(() => location.reload(), 800); }
       else if (r.status === 422) { showDiagnostics(r.body.diagnostics); say("That revision no longer validates", true); }
       else say(r.body.error || "Restore failed", true);
     });
