@@ -21,17 +21,21 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
 say() { printf '[image-test] %s\n' "$*" >&2; }
 
 # --- tools --------------------------------------------------------------------
+# (qemu-system-x86 comes first: on bookworm it replaces a backported
+# qemu-utils, and qemu-img is checked after that.)
+apt_updated=
+install_pkgs() {
+	say "installing: $*"
+	export DEBIAN_FRONTEND=noninteractive
+	[ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+	apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+command -v qemu-system-x86_64 >/dev/null 2>&1 || install_pkgs qemu-system-x86 qemu-system-common qemu-system-data
 need_pkgs=()
-command -v qemu-system-x86_64 >/dev/null 2>&1 || need_pkgs+=(qemu-system-x86 qemu-system-common qemu-system-data)
 command -v qemu-img >/dev/null 2>&1 || need_pkgs+=(qemu-utils)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-	say "installing: ${need_pkgs[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-fi
+[ ${#need_pkgs[@]} -eq 0 ] || install_pkgs "${need_pkgs[@]}"
 
 # --- build (lanai with cargo, which is a no-op when fresh; the image if stale) --
 if [ -z "${LANAI_BIN:-}" ]; then
