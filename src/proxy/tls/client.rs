@@ -20,7 +20,8 @@ use crate::conf::haproxy::model::{ServerSni, ServerTls, TlsDefaults, Verify};
 ///   (webpki-roots) when there is no `ca-file`. The host name is checked when
 ///   the connection has one (`sni`); without it only the chain is checked, as
 ///   HAProxy does without `sni`/`verifyhost`.
-/// * `verify none`: any certificate is accepted (see [`AcceptAnyServerCert`]).
+/// * `verify none`: any certificate is accepted (why: see `AcceptAnyServerCert`
+///   in this module), though handshake signatures are still checked.
 pub fn client_config(tls: &ServerTls, defaults: &TlsDefaults) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider::provider(&defaults.ciphersuites)?;
     let versions = provider::versions(defaults.min_version, defaults.max_version)?;
