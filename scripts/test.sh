@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs Lanai's whole test suite. Installs (idempotently) the real peers the tests
 # talk to: HAProxy and nginx as references, keepalived as VRRP peer, iproute2 for
-# network namespaces. Needs root for apt and namespaces.
+# network namespaces, Debian's Chromium for the console's browser tests (driven
+# by playwright-core from npm). Needs root for apt and namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(haproxy nginx-light keepalived iproute2 curl openssl procps psmisc tshark)
+packages=(haproxy nginx-light keepalived iproute2 curl openssl procps psmisc tshark chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,3 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo test --locked "$@"
+
+# The console in a real browser (needs the debug `lanai` built by cargo test).
+npm ci --prefix tests/browser --no-audit --no-fund --silent
+(cd tests/browser && node --test --test-concurrency=1)

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// One line of `show stat`: a frontend, a backend or a server.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StatRow {
     pub proxy: String,
     pub name: String,
@@ -26,7 +26,8 @@ impl StatRow {
             "drain"
         } else if s.starts_with("MAINT") {
             "maint"
-        } else if s == "no check" {
+        } else if s == "NO CHECK" {
+            // Unchecked servers are usable: not a failure colour.
             "nocheck"
         } else {
             "down"
@@ -79,6 +80,15 @@ pub fn has_server(rows: &[StatRow], backend: &str, server: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_of_states() {
+        let row = |status: &str| StatRow { status: status.into(), ..StatRow::default() };
+        assert_eq!(row("no check").colour(), "nocheck");
+        assert_eq!(row("UP").colour(), "up");
+        assert_eq!(row("DOWN").colour(), "down");
+        assert_eq!(row("MAINT").colour(), "maint");
+    }
 
     const SAMPLE: &str = "# pxname,svname,qcur,scur,status,weight,type,check_status\n\
         web,FRONTEND,,3,OPEN,,0,\n\
