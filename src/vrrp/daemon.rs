@@ -541,8 +541,10 @@ async fn instance_task(
     let running = if_info(&inst.interface).is_some_and(|i| i.running);
     let mut children = vec![];
     let acts = fsm.handle(Event::Startup { fault: !running }, Instant::now());
-    execute(&edge, &fsm, acts, &mut children);
+    // Publish first: whoever sees the VIP appear must also see the state
+    // and counters that put it there.
     publish(&status, &fsm);
+    execute(&edge, &fsm, acts, &mut children);
     let mut buf = vec![0u8; 2048];
     loop {
         let deadline = fsm.next_deadline();
@@ -570,8 +572,8 @@ async fn instance_task(
             },
         };
         let acts = fsm.handle(ev, Instant::now());
-        execute(&edge, &fsm, acts, &mut children);
         publish(&status, &fsm);
+        execute(&edge, &fsm, acts, &mut children);
         if fsm.finished() {
             break;
         }
