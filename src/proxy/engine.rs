@@ -265,17 +265,17 @@ impl Engine {
             runtime_sockets: Mutex::new(Vec::new()),
         });
         let current = engine.shared.tables.load_full();
-        engine.open_listeners(&current)?;
+        let fresh = engine.bind_new(&current)?;
+        engine.activate(fresh, &current)?;
         engine.start_health_checks(&current);
         Ok(engine)
     }
 
-    /// Binds the addresses of `tables` that have no socket yet, starts their
-    /// accept loops and closes sockets `tables` no longer has. On a bind
-    /// error nothing changes.
-    fn open_listeners(&self, tables: &Tables) -> Result<(), Vec<String>> {
-        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        let mut fresh: Vec<(SocketAddr, std::net::TcpListener)> = Vec::new();
+    /// Binds the addresses of `tables` that have no socket yet. On any error
+    /// the sockets bound so far are dropped and nothing changes.
+    fn bind_new(&self, tables: &Tables) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, Vec<String>> {
+        let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fresh = Vec::new();
         let mut errors = Vec::new();
         for (&addr, &(fi, bi)) in &tables.binds {
             if listeners.contains_key(&addr) {
@@ -287,9 +287,21 @@ impl Engine {
                 Err(e) => errors.push(format!("line {}: cannot bind {addr}: {e}", bind.line)),
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
+        if errors.is_empty() {
+            Ok(fresh)
+        } else {
+            Err(errors)
         }
+    }
+
+    /// Starts accepting on the sockets `bind_new` made and closes the ones
+    /// `tables` no longer has; unchanged binds keep their sockets.
+    fn activate(
+        &self,
+        fresh: Vec<(SocketAddr, std::net::TcpListener)>,
+        tables: &Tables,
+    ) -> Result<(), Vec<String>> {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         for (addr, std_listener) in fresh {
             let listener = TcpListener::from_std(std_listener).map_err(|e| vec![format!("{addr}: {e}")])?;
             let shared = Arc::clone(&self.shared);
@@ -312,26 +324,13 @@ impl Engine {
         let (config, warnings) =
             load(&self.path).map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let new = Arc::new(tables::build(Arc::new(config), &self.shared.registry, &ConfigTls)?);
-        // Bind before swapping so that a failed bind leaves everything as it was.
-        {
-            let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-            let mut errors = Vec::new();
-            for (&addr, &(fi, bi)) in &new.binds {
-                if !listeners.contains_key(&addr) {
-                    let bind = &new.frontends[fi].cfg.binds[bi];
-                    if let Err(e) = bind_socket(addr, bind.v6only, new.config.global.maxconn) {
-                        errors.push(format!("line {}: cannot bind {addr}: {e}", bind.line));
-                    }
-                }
-            }
-            if !errors.is_empty() {
-                return Err(errors);
-            }
-        }
+        // Bind before swapping so that a failed bind leaves everything as it was;
+        // the sockets bound here are the ones that go live.
+        let fresh = self.bind_new(&new)?;
         self.shared.resize_conn_slots(new.config.global.maxconn as usize);
         self.shared.tables.store(Arc::clone(&new));
         self.runtime_config.store(Arc::clone(&new.config));
-        self.open_listeners(&new)?;
+        self.activate(fresh, &new)?;
         self.start_health_checks(&new);
         Ok(warnings.iter().map(ToString::to_string).collect())
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::acl::{self, Samples};
 use super::balance::{Balancer, Candidate};
 use super::http::errors::{CannedResponse, ErrorPages};
 use super::http::pool::Pool;
@@ -79,6 +80,13 @@ impl Backend {
             .collect()
     }
 
+    /// HAProxy waits this long before retrying the same server after a failed
+    /// connection: one second, or `timeout connect` if shorter.
+    pub fn retry_turnaround(&self) -> std::time::Duration {
+        let turnaround = std::time::Duration::from_secs(1);
+        self.cfg.timeouts.connect.map_or(turnaround, |c| c.min(turnaround))
+    }
+
     /// Some usable server is only full (at `maxconn`): worth queueing for.
     pub fn only_full(&self) -> bool {
         self.servers.iter().any(|s| s.state.is_usable() && s.cfg.maxconn.is_some_and(|m| m > 0))
@@ -94,6 +102,23 @@ impl Backend {
             self.servers.iter().filter(|s| s.cfg.backup == backup && s.state.is_usable()).count()
         };
         (usable(false), usable(true))
+    }
+}
+
+impl Frontend {
+    /// The backend a request or connection goes to: the first `use_backend`
+    /// whose condition holds, else `default_backend`, else the section itself
+    /// when it is a `listen`.
+    pub fn backend_for<'t>(&self, tables: &'t Tables, samples: &dyn Samples) -> Option<&'t Arc<Backend>> {
+        let name = self
+            .cfg
+            .use_backends
+            .iter()
+            .find(|u| acl::eval(u.cond.as_ref(), samples))
+            .map(|u| u.backend.as_str())
+            .or(self.cfg.default_backend.as_deref())
+            .or_else(|| self.cfg.cap.backend.then_some(self.cfg.name.as_str()))?;
+        tables.backends.get(name)
     }
 }
 

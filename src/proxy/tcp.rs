@@ -111,14 +111,7 @@ pub async fn serve(client: TcpStream, conn: ConnInfo, fe: Arc<Frontend>, shared:
 
     let be = {
         let s = TcpSamples { conn: &conn, peeked: &peeked, tables: &tables };
-        fe.cfg
-            .use_backends
-            .iter()
-            .find(|u| acl::eval(u.cond.as_ref(), &s))
-            .map(|u| u.backend.clone())
-            .or_else(|| fe.cfg.default_backend.clone())
-            .or_else(|| fe.cfg.cap.backend.then(|| fe.cfg.name.clone()))
-            .and_then(|n| tables.backends.get(&n).cloned())
+        fe.backend_for(&tables, &s).cloned()
     };
     let accept_date = SystemTime::now() - accepted.elapsed();
     let base = TcpSession {
@@ -199,12 +192,7 @@ async fn connect_with_retries(be: &Arc<Backend>, conn: &ConnInfo) -> Option<(Tcp
                 if attempt < be.cfg.retries {
                     srv.state.counters.retries.fetch_add(1, Ordering::Relaxed);
                     if !be.cfg.options.redispatch {
-                        let wait = be
-                            .cfg
-                            .timeouts
-                            .connect
-                            .map_or(Duration::from_secs(1), |c| c.min(Duration::from_secs(1)));
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep(be.retry_turnaround()).await;
                     }
                 }
                 last = Some(idx);

@@ -30,10 +30,6 @@ use crate::proxy::{proxy_protocol, tls};
 /// larger ones stream and are not retried at L7, as with HAProxy's buffer.
 const MAX_RETRY_BODY: u64 = 16 * 1024;
 
-/// HAProxy waits this long (or `timeout connect` if shorter) before retrying
-/// the same server, so that a restarting server is not hammered.
-const TURNAROUND: Duration = Duration::from_secs(1);
-
 /// What happened to a forwarded request, for logs and counters.
 #[derive(Debug, Clone, Default)]
 pub struct ForwardReport {
@@ -343,8 +339,7 @@ pub async fn forward(
                     be.counters.retries.fetch_add(1, Ordering::Relaxed);
                     let next_redispatch = be.cfg.options.redispatch;
                     if !next_redispatch {
-                        let wait = be.cfg.timeouts.connect.map_or(TURNAROUND, |c| c.min(TURNAROUND));
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep(be.retry_turnaround()).await;
                     }
                     continue;
                 }

@@ -22,7 +22,6 @@ use self::body::ProxyBody;
 use self::forward::{ForwardOptions, ForwardReport};
 use self::rules::{apply_request_rules, apply_response_rules, RequestFlags, RequestVerdict};
 use self::samples::{ConnInfo, HttpSamples};
-use super::acl;
 use super::tables::{Frontend, Tables};
 
 /// Everything a request needs to know about its connection and the engine.
@@ -116,17 +115,11 @@ async fn route(
         return (errors::default_page(200).to_response(), log);
     }
 
-    let be_name = {
+    let be = {
         let samples = HttpSamples::of_request(req, &env.conn, &nbsrv);
-        fe.cfg
-            .use_backends
-            .iter()
-            .find(|u| acl::eval(u.cond.as_ref(), &samples))
-            .map(|u| u.backend.clone())
-            .or_else(|| fe.cfg.default_backend.clone())
-            .or_else(|| fe.cfg.cap.backend.then(|| fe.cfg.name.clone()))
+        fe.backend_for(tables, &samples).cloned()
     };
-    let Some(be) = be_name.and_then(|n| tables.backends.get(&n).cloned()) else {
+    let Some(be) = be else {
         log.report.termination = *b"SC";
         return (fe.errors.response(503), log);
     };
