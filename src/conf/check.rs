@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{haproxy, has_errors, keepalived, Diagnostic};
+use super::{haproxy, has_errors, keepalived, rc, Diagnostic};
 
 /// The configuration formats `lanai check --kind` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -11,6 +11,8 @@ pub enum ConfigKind {
     Haproxy,
     /// keepalived.conf (VRRP).
     Keepalived,
+    /// config.rc (`service NAME [instance]` blocks: network, autostart).
+    Rc,
 }
 
 /// Validates `text` (named `name` in diagnostics): parse, then, when parsing
@@ -30,6 +32,11 @@ pub fn check_text(name: &str, text: &str, kind: ConfigKind) -> (Vec<Diagnostic>,
         ConfigKind::Keepalived => {
             let (config, mut diags) = keepalived::parse(name, text);
             diags.sort_by_key(|d| d.line);
+            let valid = config.is_some() && !has_errors(&diags);
+            (diags, valid)
+        }
+        ConfigKind::Rc => {
+            let (config, diags) = rc::parse(name, text);
             let valid = config.is_some() && !has_errors(&diags);
             (diags, valid)
         }

@@ -4,6 +4,7 @@
 mod check;
 pub mod haproxy;
 pub mod keepalived;
+pub mod rc;
 
 pub use check::{check_file, check_text, ConfigKind};
 
