@@ -23,6 +23,10 @@ enum Command {
         /// Console address.
         #[arg(long, default_value = "0.0.0.0:4444")]
         listen: std::net::SocketAddr,
+        /// Run the network service: config.rc's interfaces, addresses and
+        /// routes are applied to this host (the appliance image does this).
+        #[arg(long)]
+        manage_network: bool,
     },
     /// Validate a configuration file; print every problem as FILE:LINE: message.
     Check {
@@ -53,9 +57,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { data_dir, listen } => {
+        Command::Run { data_dir, listen, manage_network } => {
             init_tracing();
-            lanai::appliance::run::run(&data_dir, listen)
+            let options = lanai::appliance::pipeline::Options { manage_network };
+            lanai::appliance::run::run(&data_dir, listen, options)
         }
         Command::Proxy { file, control } => {
             init_tracing();

@@ -220,7 +220,7 @@ async fn session_login_csrf_and_origin() {
         }
     }
     wait_running(&app, "haproxy").await;
-    let services = app.call("GET", "/services", &[("cookie", &session)], "").await.body;
+    let services = app.call("GET", "/services?advanced=1", &[("cookie", &session)], "").await.body;
     assert!(services.contains("href=\"/layer7\"") && services.contains("href=\"/services/vrrp/edit\""));
     assert!(services.contains("class=\"dot up\"") && services.contains("recent log"), "{services}");
     let vrrp = app.call("GET", "/services/vrrp/edit", &[("cookie", &session)], "").await.body;

@@ -3,8 +3,10 @@
 //! (console, JSON API, file manager, sync push, boot).
 
 pub mod pipeline;
+pub mod power;
 pub mod run;
 pub mod services;
+mod setup;
 pub mod supervisor;
 
 pub use pipeline::{Appliance, ApplyError, ServiceInfo};

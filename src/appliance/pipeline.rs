@@ -58,9 +58,18 @@ pub enum Which {
     Saved,
 }
 
+/// How `lanai run` was started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `--manage-network`: run the network service (it changes the host's
+    /// interfaces, so only the appliance image asks for it).
+    pub manage_network: bool,
+}
+
 pub struct Appliance {
     pub store: Store,
     pub supervisor: Supervisor,
+    options: Options,
     data_dir: PathBuf,
     run_dir: PathBuf,
     /// Serialises applies, saves and restores.
@@ -73,6 +82,14 @@ impl Appliance {
     /// then boots: running := saved for every service, applied to it.
     /// Returns the appliance and, on first start, the generated admin password.
     pub async fn open(data_dir: &Path, exe: PathBuf) -> Result<(Arc<Appliance>, Option<String>), String> {
+        Self::open_with(data_dir, exe, Options::default()).await
+    }
+
+    pub async fn open_with(
+        data_dir: &Path,
+        exe: PathBuf,
+        options: Options,
+    ) -> Result<(Arc<Appliance>, Option<String>), String> {
         let store = Store::open(data_dir).await.map_err(|e| format!("store: {e}"))?;
         for kind in services::ALL {
             store.ensure_service(kind.name, kind.default_text).await.map_err(|e| format!("store: {e}"))?;
@@ -84,6 +101,9 @@ impl Appliance {
         let supervisor = Supervisor::new(&run_dir, exe);
         let rows = store.services().await.map_err(|e| format!("store: {e}"))?;
         for kind in services::ALL {
+            if !options.manage_network && kind == services::NETWORK {
+                continue;
+            }
             let autostart = rows.iter().find(|r| r.name == kind.name).is_none_or(|r| r.autostart);
             supervisor.add(kind.spec(&run_dir, autostart)).map_err(|e| e.to_string())?;
         }
@@ -93,12 +113,37 @@ impl Appliance {
         let appliance = Arc::new(Appliance {
             store,
             supervisor,
+            options,
             data_dir: data_dir.to_path_buf(),
             run_dir,
             change_lock: tokio::sync::Mutex::new(()),
         });
         appliance.boot().await;
         Ok((appliance, initial_password))
+    }
+
+    /// Autostart of every service follows config.rc (`no autostart`): the
+    /// running text decides the flag, so Save makes it the boot one.
+    async fn sync_autostart(&self, rc_text: &str) {
+        let (Some(rc), _) = crate::conf::rc::parse(services::NETWORK.file, rc_text) else {
+            tracing::error!("config.rc does not parse; autostart flags unchanged");
+            return;
+        };
+        for kind in services::ALL {
+            let on = rc.autostart(kind.name);
+            if let Err(e) = self.store.set_autostart(kind.name, on).await {
+                tracing::error!("autostart of {}: {e}", kind.name);
+            }
+            if self.supervisor.spec(kind.name).is_some() {
+                if let Err(e) = self.supervisor.set_autostart(kind.name, on) {
+                    tracing::error!("autostart of {}: {e}", kind.name);
+                }
+            }
+        }
+    }
+
+    pub fn options(&self) -> Options {
+        self.options
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -128,6 +173,9 @@ impl Appliance {
             }
             if let Err(e) = self.store.set_running(kind.name, saved.id).await {
                 tracing::error!("boot: {}: {e}", kind.name);
+            }
+            if kind == services::NETWORK {
+                self.sync_autostart(&saved.text).await;
             }
             let status = self.supervisor.status(kind.name).ok();
             if status.as_ref().is_some_and(is_up) {
@@ -191,6 +239,9 @@ impl Appliance {
             }
         }
         self.store.set_running(kind.name, rev).await?;
+        if kind == services::NETWORK {
+            self.sync_autostart(text).await;
+        }
         self.store
             .audit(author, "apply", &format!("{service}: revision {rev} ({})", origin.as_str()))
             .await?;
@@ -225,7 +276,11 @@ impl Appliance {
             .map(|r| {
                 let status = self.supervisor.status(&r.name).ok();
                 ServiceInfo {
-                    status: status.as_ref().map_or("unknown".into(), |s| state_name(s.state).to_string()),
+                    status: match &status {
+                        Some(s) => state_name(s.state).to_string(),
+                        None if r.name == services::NETWORK.name => "unmanaged".into(),
+                        None => "unknown".into(),
+                    },
                     pid: status.as_ref().and_then(|s| s.pid),
                     autostart: r.autostart,
                     running_revision: r.running_revision.map(|id| id.0),
@@ -239,6 +294,11 @@ impl Appliance {
     /// Start/stop/restart/reload as asked by an operator; audited.
     pub async fn control(&self, service: &str, action: Action, author: &str) -> Result<(), String> {
         let kind = self.kind(service).map_err(|e| e.to_string())?;
+        if kind == services::NETWORK && !self.options.manage_network {
+            return Err("the network service is not managed here: lanai run was started without \
+                        --manage-network (its config.rc is still checked, stored and saved)"
+                .into());
+        }
         let result = match action {
             Action::Start => self.supervisor.start(kind.name).await.map_err(|e| e.to_string()),
             Action::Stop => self.supervisor.stop(kind.name).await.map_err(|e| e.to_string()),

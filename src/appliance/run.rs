@@ -7,11 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::pipeline::Options;
 use super::Appliance;
 use crate::web;
 
 /// Runs the appliance in the foreground; tracing must be initialised.
-pub fn run(data_dir: &Path, listen: SocketAddr) -> ExitCode {
+pub fn run(data_dir: &Path, listen: SocketAddr, options: Options) -> ExitCode {
     // Two workers: the appliance is a control plane; the data plane runs in
     // its own processes with its own threads.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -21,7 +22,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_async(data_dir, listen)) {
+    match runtime.block_on(run_async(data_dir, listen, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lanai run: {e}");
@@ -43,7 +44,7 @@ fn url_host(listen: SocketAddr) -> String {
     }
 }
 
-async fn run_async(data_dir: &Path, listen: SocketAddr) -> Result<(), String> {
+async fn run_async(data_dir: &Path, listen: SocketAddr, options: Options) -> Result<(), String> {
     std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let tls = web::tls::load_or_create(data_dir)?;
@@ -51,7 +52,7 @@ async fn run_async(data_dir: &Path, listen: SocketAddr) -> Result<(), String> {
     // before any child is started.
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
-    let (app, initial_password) = Appliance::open(data_dir, exe).await?;
+    let (app, initial_password) = Appliance::open_with(data_dir, exe, options).await?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("Lanai console: https://{}:{}/", url_host(local), local.port());
     if let Some(password) = initial_password {

@@ -41,7 +41,22 @@ pub const VRRP: ServiceKind = ServiceKind {
     default_text: "! VRRP: keepalived.conf (vrrp_instance, vrrp_script; see README.md)\n",
 };
 
-pub const ALL: [ServiceKind; 2] = [HAPROXY, VRRP];
+/// The appliance's own settings (config.rc): network interfaces, run by
+/// `lanai network`, and the `service NAME` blocks the setup editors change
+/// (`no autostart`). Only started under `lanai run --manage-network`.
+pub const NETWORK: ServiceKind = ServiceKind {
+    name: "network",
+    file: "config.rc",
+    role: "network",
+    format: ConfigKind::Rc,
+    default_text: "# config.rc: the appliance's network and service settings (see README.md)\n\
+# Interfaces are only configured when lanai runs with --manage-network (the image does).\n\
+service network eth0\n    ip address dhcp\n",
+};
+
+/// Boot order: the network first, so that the data plane can bind its
+/// addresses.
+pub const ALL: [ServiceKind; 3] = [NETWORK, HAPROXY, VRRP];
 
 pub fn by_name(name: &str) -> Option<ServiceKind> {
     ALL.into_iter().find(|k| k.name == name)

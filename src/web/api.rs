@@ -37,6 +37,7 @@ pub fn routes() -> Router<Web> {
         .route("/restore", post(restore))
         .route("/lb/stat", get(super::admin::api_stat))
         .route("/lb/servers/{backend}/{server}/{op}", post(super::admin::api_server))
+        .merge(super::setup_api::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
 }
 
@@ -191,6 +192,12 @@ async fn control(
     let Some(action) = Action::parse(&action) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown action '{action}'")));
     };
+    if name == services::NETWORK.name && !web.app.options().manage_network {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the network service is not managed here: lanai run was started without --manage-network",
+        ));
+    }
     web.app
         .control(&name, action, &user.name)
         .await

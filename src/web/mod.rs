@@ -11,6 +11,7 @@ pub mod assets;
 pub mod auth;
 pub mod diff;
 pub mod pages;
+pub mod setup_api;
 pub mod stat;
 pub mod tabs;
 pub mod tls;

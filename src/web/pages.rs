@@ -55,10 +55,12 @@ pub fn routes() -> Router<Web> {
         .route("/admin/server", post(admin::post_server))
         .route("/services", get(tabs::services_page))
         .route("/services/{name}/edit", get(service_editor))
+        .route("/services/{name}/setup", get(setup_editor))
         .route("/services/{name}/control", post(tabs::control))
         .route("/setup", get(tabs::setup_page))
         .route("/setup/save", post(tabs::save))
         .route("/setup/password", post(tabs::password))
+        .route("/setup/reboot", post(tabs::reboot))
 }
 
 /// One row of the history list.
@@ -80,6 +82,10 @@ struct EditorPage {
     file: String,
     text: String,
     history: Vec<HistoryRow>,
+    /// Where Check/Diff/Apply go (`/api/services/NAME` or its `/setup`).
+    api_base: String,
+    show_history: bool,
+    intro: String,
 }
 
 async fn editor(web: &Web, user: &CurrentUser, service: &str, tab: &'static str) -> Response {
@@ -114,6 +120,9 @@ async fn editor(web: &Web, user: &CurrentUser, service: &str, tab: &'static str)
         file: kind.file.to_string(),
         text,
         history,
+        api_base: format!("/api/services/{}", kind.name),
+        show_history: true,
+        intro: String::new(),
     })
 }
 
@@ -130,4 +139,37 @@ async fn service_editor(
         return Redirect::to("/layer7").into_response();
     }
     editor(&web, &user, &name, "services").await
+}
+
+/// The setup editor: this service's `service NAME` blocks of config.rc.
+async fn setup_editor(
+    State(web): State<Web>,
+    Extension(user): Extension<CurrentUser>,
+    Path(name): Path<String>,
+) -> Response {
+    let text = match web.app.setup_text(&name).await {
+        Ok(t) => t,
+        Err(crate::appliance::ApplyError::UnknownService(_)) => {
+            return (StatusCode::NOT_FOUND, format!("unknown service '{name}'")).into_response()
+        }
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let chrome = Chrome::new(&web, &user, "services").await;
+    let intro = if name == "network" {
+        "The interfaces of config.rc: 'service network IF' blocks with 'ip address ADDR/LEN|dhcp', \
+         'ip route DEST|default GW', 'mtu N', 'auto on|off', 'type dummy'; IF.ID is a VLAN."
+    } else {
+        "This service's block of config.rc. 'no autostart' keeps it stopped at boot."
+    };
+    render(EditorPage {
+        chrome,
+        service: name.clone(),
+        title: format!("Setup: {name}"),
+        file: "config.rc".into(),
+        text,
+        history: Vec::new(),
+        api_base: format!("/api/services/{name}/setup"),
+        show_history: false,
+        intro: intro.into(),
+    })
 }

@@ -1,7 +1,7 @@
 //! The Services and Setup tabs.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -11,7 +11,7 @@ use super::auth::CurrentUser;
 use super::pages::{render, Chrome};
 use super::Web;
 use crate::appliance::pipeline::Action;
-use crate::appliance::services;
+use crate::appliance::{power, services};
 use crate::store::StoreError;
 
 /// One service row as the ALOHA Services tab shows it.
@@ -25,6 +25,10 @@ pub struct ServiceRow {
     pub autostart: bool,
     pub log: String,
     pub editor: String,
+    /// The service's own file, opened by Edit Configuration.
+    pub file: &'static str,
+    /// False for the network service without `--manage-network`.
+    pub managed: bool,
 }
 
 #[derive(Template)]
@@ -33,9 +37,22 @@ struct ServicesPage {
     chrome: Chrome,
     rows: Vec<ServiceRow>,
     error: String,
+    /// ALOHA's [advanced mode]: Edit Configuration of each service's own file.
+    advanced: bool,
 }
 
-pub async fn services_page(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> Response {
+#[derive(Deserialize)]
+pub struct ServicesQuery {
+    #[serde(default)]
+    advanced: Option<String>,
+}
+
+pub async fn services_page(
+    State(web): State<Web>,
+    Extension(user): Extension<CurrentUser>,
+    Query(query): Query<ServicesQuery>,
+) -> Response {
+    let advanced = query.advanced.is_some_and(|v| v != "0");
     let chrome = Chrome::new(&web, &user, "services").await;
     let (rows, error) = match web.app.services().await {
         Ok(list) => (
@@ -53,6 +70,7 @@ pub async fn services_page(State(web): State<Web>, Extension(user): Extension<Cu
                         format!("/services/{}/edit", s.name)
                     };
                     ServiceRow {
+                        managed: s.status != "unmanaged",
                         indicator: match s.status.as_str() {
                             "running" => "up",
                             "starting" | "restarting" => "wait",
@@ -63,6 +81,7 @@ pub async fn services_page(State(web): State<Web>, Extension(user): Extension<Cu
                         autostart: s.autostart,
                         log,
                         editor,
+                        file: services::by_name(&s.name).map_or("", |k| k.file),
                         name: s.name,
                     }
                 })
@@ -71,7 +90,7 @@ pub async fn services_page(State(web): State<Web>, Extension(user): Extension<Cu
         ),
         Err(e) => (Vec::new(), format!("store: {e}")),
     };
-    render(ServicesPage { chrome, rows, error })
+    render(ServicesPage { chrome, rows, error, advanced })
 }
 
 #[derive(Deserialize)]
@@ -105,6 +124,7 @@ struct SetupPage {
     message: String,
     error: String,
     audit: Vec<AuditRow>,
+    reboot_available: bool,
 }
 
 /// One line of the audit log as Setup shows it.
@@ -132,7 +152,7 @@ async fn setup(web: &Web, user: &CurrentUser, message: String, error: String) ->
             Vec::new()
         }
     };
-    render(SetupPage { chrome, message, error, audit })
+    render(SetupPage { chrome, message, error, audit, reboot_available: power::reboot_available() })
 }
 
 pub async fn setup_page(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> Response {
@@ -197,5 +217,28 @@ async fn password_changed(web: &Web, user: &CurrentUser) -> Response {
             ([(axum::http::header::SET_COOKIE, cookie)], page.await).into_response()
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("new session: {e}")).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RebootForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn reboot(
+    State(web): State<Web>,
+    Extension(user): Extension<CurrentUser>,
+    Form(form): Form<RebootForm>,
+) -> Response {
+    if form.confirm != "yes" {
+        return setup(&web, &user, String::new(), "Tick the box to confirm the reboot".into()).await;
+    }
+    let _ = web.app.store.audit(&user.name, "reboot", "requested").await;
+    match power::reboot_soon() {
+        Ok(()) => {
+            setup(&web, &user, "Rebooting: the console is back in a few seconds".into(), String::new()).await
+        }
+        Err(e) => setup(&web, &user, String::new(), e).await,
     }
 }

@@ -249,6 +249,29 @@ test("the console: login, editor errors at their line, apply, save, restart, LB 
   const rows = await page.$$eval("tr", (trs) => trs.map((r) => r.textContent.replace(/\s+/g, " ")));
   assert.ok(rows.some((r) => r.includes("haproxy") && r.includes("running")), JSON.stringify(rows));
   await page.screenshot({ path: join(SHOTS, "services.png") });
+
+  // Services setup editor: `no autostart` in vrrp's block of config.rc.
+  await page.click("tr[data-service='vrrp'] a.setup");
+  await page.waitForSelector("#editor-app");
+  assert.equal(await page.inputValue("#text"), "service vrrp\n");
+  await page.fill("#text", "service vrrp\n  group eth0\n");
+  await page.click("#check");
+  await page.waitForSelector("#diagnostics li");
+  const setupDiags = await page.$$eval("#diagnostics li", (lis) => lis.map((l) => l.textContent));
+  assert.ok(setupDiags.some((d) => d.startsWith("line 2:") && d.includes("'group'")), JSON.stringify(setupDiags));
+  await page.fill("#text", "service vrrp\n  no autostart\n");
+  await page.click("#apply");
+  await page.waitForFunction(() => /Applied/.test(document.getElementById("status").textContent));
+  await page.screenshot({ path: join(SHOTS, "services-setup.png") });
+  await page.goto(base + "/services");
+  assert.equal((await page.textContent("tr[data-service='vrrp'] .autostart")).trim(), "no");
+  assert.equal(await page.$("a.edit-configuration"), null, "Edit Configuration only in advanced mode");
+  await page.click("text=[advanced mode]");
+  await page.waitForSelector("a.edit-configuration");
+  await page.screenshot({ path: join(SHOTS, "services-advanced.png") });
+  await page.click("tr[data-service='network'] a.edit-configuration");
+  await page.waitForSelector("#editor-app[data-service='network']");
+  assert.match(await page.inputValue("#text"), /service vrrp\n  no autostart/);
 });
 
 test("pages other than the login page require a login", async (t) => {

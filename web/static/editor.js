@@ -7,7 +7,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const app = document.getElementById("editor-app");
   if (!app) return;
   const service = app.dataset.service;
-  const base = "/api/services/" + encodeURIComponent(service);
+  const base = app.dataset.base || "/api/services/" + encodeURIComponent(service);
   const text = document.getElementById("text");
   const gutter = document.getElementById("gutter");
   const list = document.getElementById("diagnostics");

@@ -39,27 +39,37 @@ pub fn service_blocks(text: &str, service: &str) -> String {
 
 /// `text` with `service`'s blocks replaced by `replacement`, which goes where
 /// the first of them was (at the end when there was none). `replacement` may
-/// only hold blocks of `service`.
-pub fn replace_service_blocks(text: &str, service: &str, replacement: &str) -> Result<String, String> {
+/// only hold blocks of `service`; otherwise the error gives the offending line
+/// of `replacement`. On success, also returns the 0-based line where the
+/// replacement starts in the result (to map diagnostics back to it).
+pub fn replace_service_blocks(
+    text: &str,
+    service: &str,
+    replacement: &str,
+) -> Result<(String, usize), (usize, String)> {
     for (i, line) in replacement.lines().enumerate() {
         let w = words(line);
         match (w.first(), w.get(1)) {
             (Some(&"service"), Some(name)) if *name == service => {}
             (Some(&"service"), other) => {
-                return Err(format!(
-                    "line {}: this editor holds only 'service {service}' blocks (found 'service {}')",
+                return Err((
                     i + 1,
-                    other.unwrap_or(&"")
+                    format!(
+                        "this editor holds only 'service {service}' blocks (found 'service {}')",
+                        other.unwrap_or(&"")
+                    ),
                 ))
             }
             (Some(first), _) if i == 0 || replacement.lines().take(i).all(|l| words(l).is_empty()) => {
-                return Err(format!("line {}: '{first}' before 'service {service}'", i + 1))
+                return Err((i + 1, format!("'{first}' before 'service {service}'")))
             }
             _ => {}
         }
     }
     let lines: Vec<&str> = text.lines().collect();
     let spans = spans(text, service);
+    let kept_before =
+        |end: usize| (0..end).filter(|i| !spans.iter().any(|(s, e)| (*s..*e).contains(i))).count();
     let insert_at = spans.first().map_or(lines.len(), |(start, _)| *start);
     let mut out = String::new();
     let mut inserted = false;
@@ -77,7 +87,7 @@ pub fn replace_service_blocks(text: &str, service: &str, replacement: &str) -> R
     if !inserted {
         push_replacement(&mut out, replacement);
     }
-    Ok(out)
+    Ok((out, kept_before(insert_at)))
 }
 
 fn push_replacement(out: &mut String, replacement: &str) {
@@ -105,25 +115,28 @@ mod tests {
 
     #[test]
     fn replaces_in_place_or_appends() {
-        let out = replace_service_blocks(RC, "vrrp", "service vrrp\n").unwrap();
+        let (out, at) = replace_service_blocks(RC, "vrrp", "service vrrp\n").unwrap();
+        assert_eq!(at, 4);
         assert_eq!(
             out,
             "# config.rc\nservice network eth0\n  ip address 192.0.2.1/24\n\nservice vrrp\nservice network eth1\n  auto off\n"
         );
-        let out = replace_service_blocks(RC, "haproxy", "service haproxy\n  no autostart\n").unwrap();
+        let (out, at) = replace_service_blocks(RC, "haproxy", "service haproxy\n  no autostart\n").unwrap();
+        assert_eq!(at, 8);
         assert!(out.starts_with(RC) && out.ends_with("service haproxy\n  no autostart\n"), "{out}");
-        let out = replace_service_blocks(RC, "network", "service network eth2\n").unwrap();
+        let (out, at) = replace_service_blocks(RC, "network", "service network eth2\n").unwrap();
+        assert_eq!(at, 1);
         assert_eq!(out, "# config.rc\nservice network eth2\nservice vrrp\n  no autostart\n");
         // Removing every block is allowed.
-        assert_eq!(replace_service_blocks(RC, "vrrp", "").unwrap().matches("vrrp").count(), 0);
+        assert_eq!(replace_service_blocks(RC, "vrrp", "").unwrap().0.matches("vrrp").count(), 0);
     }
 
     #[test]
     fn refuses_other_services_blocks() {
-        let e = replace_service_blocks(RC, "vrrp", "service vrrp\nservice haproxy\n").unwrap_err();
-        assert!(e.contains("line 2") && e.contains("service haproxy"), "{e}");
-        let e = replace_service_blocks(RC, "vrrp", "  no autostart\n").unwrap_err();
-        assert!(e.contains("line 1"), "{e}");
+        let (line, e) = replace_service_blocks(RC, "vrrp", "service vrrp\nservice haproxy\n").unwrap_err();
+        assert!(line == 2 && e.contains("service haproxy"), "{e}");
+        let (line, _) = replace_service_blocks(RC, "vrrp", "  no autostart\n").unwrap_err();
+        assert_eq!(line, 1);
         assert!(replace_service_blocks(RC, "vrrp", "# just a comment\nservice vrrp\n").is_ok());
     }
 }
