@@ -125,7 +125,8 @@ boot() {
 	: > "$serial"
 	local t0 t_banner t_api
 	t0=$(now_ms)
-	qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic \
+	# -no-reboot: a guest reboot ends QEMU, so the test sees it and boots again.
+	qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot \
 		-serial "file:$serial" -monitor "tcp:127.0.0.1:$monitor_port,server,nowait" \
 		-drive "file=$tmp/disk.qcow2,if=virtio,format=qcow2" \
 		-netdev "user,id=n,hostfwd=tcp:127.0.0.1:$console_port-:4444,hostfwd=tcp:127.0.0.1:$proxy_port-:8080" \
@@ -166,6 +167,36 @@ poweroff() {
 	wait "$qemu_pid" 2>/dev/null || true
 	qemu_pid=
 	ok "boot $boot_n: powered off by the ACPI power button"
+}
+
+reboot_from_console() {
+	# Setup -> Reboot, as an operator: the button is there (we are init's
+	# child in the image), then the API call; with -no-reboot QEMU exits.
+	local jar="$tmp/cookies" page body i=0
+	curl -ks -c "$jar" -o /dev/null -H "Origin: https://127.0.0.1:$console_port" \
+		--data-urlencode username=admin --data-urlencode "password=$password" \
+		"https://127.0.0.1:$console_port/login" || fail "boot $boot_n: console login"
+	page=$(curl -ks -b "$jar" "https://127.0.0.1:$console_port/setup")
+	echo "$page" | grep -q 'action="/setup/reboot"' || fail "boot $boot_n: no Reboot button on the Setup tab"
+	ok "boot $boot_n: Setup shows the Reboot button"
+	body=$(api POST /api/system/reboot) || fail "boot $boot_n: reboot: $body"
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 600 ] && fail "boot $boot_n: still running 60 s after POST /api/system/reboot"
+		sleep 0.1
+	done
+	wait "$qemu_pid" 2>/dev/null || true
+	qemu_pid=
+	tr -d '\r' < "$serial" | grep -q "lanai: shutting down" || fail "boot $boot_n: reboot did not run the shutdown script"
+	ok "boot $boot_n: rebooted from the console ($body), through init's shutdown"
+}
+
+network_service_running() {
+	local list
+	list=$(api GET /api/services) || fail "GET /api/services: $list"
+	echo "$list" | grep -q '"name":"network","status":"running"' ||
+		fail "boot $boot_n: the network service is not running: $list"
+	ok "boot $boot_n: network service running (eth0 by DHCP from the saved config.rc)"
 }
 
 api() { # api METHOD PATH [curl args...] -> body on stdout, fails on HTTP >= 400
@@ -227,6 +258,7 @@ password=$(tr -d '\r' < "$serial" | sed -n 's/^admin password: //p' | head -n 1)
 ok "boot 1: banner with the console URL and the admin password"
 services=$(api GET /api/services) || fail "GET /api/services: $services"
 ok "GET /api/services with the banner's password"
+network_service_running
 apply saved
 expect_proxied saved "boot 1"
 out=$(api POST /api/config/save) || fail "save: $out"
@@ -240,7 +272,7 @@ ok "boot 2: no admin password line on a later boot"
 expect_proxied saved "boot 2 (saved config restored)"
 apply unsaved
 expect_proxied unsaved "boot 2 (change applied, not saved)"
-poweroff
+reboot_from_console
 
 # --- boot 3: unsaved change gone -------------------------------------------------
 boot
