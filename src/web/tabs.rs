@@ -19,7 +19,7 @@ pub struct ServiceRow {
     pub name: String,
     pub status: String,
     /// Indicator colour class: `up` (green), `wait` (orange: starting or
-    /// restarting after a crash), `down` (red).
+    /// restarting after a crash), `down` (red), `off` (grey: not run here).
     pub indicator: &'static str,
     pub pid: String,
     pub autostart: bool,
@@ -74,6 +74,7 @@ pub async fn services_page(
                         indicator: match s.status.as_str() {
                             "running" => "up",
                             "starting" | "restarting" => "wait",
+                            "unmanaged" => "off",
                             _ => "down",
                         },
                         pid: s.pid.map_or(String::new(), |p| p.to_string()),
