@@ -175,6 +175,84 @@ async fn cookie_insert_and_persistence_match_haproxy() {
     }
 }
 
+/// HAProxy's cookie date encoding (`s30tob64` of Unix seconds / 4).
+fn cookie_date(secs: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let v = (secs >> 2) as u32;
+    (0..5).map(|i| ALPHABET[((v >> (24 - 6 * i)) & 0x3f) as usize] as char).collect()
+}
+
+fn cookie_date_secs(text: &str) -> u64 {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let v = text.bytes().fold(0u64, |acc, b| (acc << 6) | ALPHABET.iter().position(|&c| c == b).unwrap() as u64);
+    v << 2
+}
+
+/// `SERVERID=SRV|LAST|FIRST; path=/` -> (SRV, LAST, FIRST, attributes).
+fn dated_cookie(set: &str) -> (String, u64, u64, String) {
+    let (pair, attrs) = set.split_once(';').unwrap();
+    let value = pair.strip_prefix("SERVERID=").unwrap();
+    let parts: Vec<&str> = value.split('|').collect();
+    assert_eq!(parts.len(), 3, "{set}");
+    (parts[0].to_string(), cookie_date_secs(parts[1]), cookie_date_secs(parts[2]), attrs.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_maxidle_maxlife_dates_match_haproxy() {
+    let a = Backend::named("web01").await;
+    let b = Backend::named("web02").await;
+    let body = format!(
+        "    default_backend be\nbackend be\n    balance roundrobin\n    cookie SERVERID insert indirect nocache maxidle 30m maxlife 2h\n    server web01 127.0.0.1:{} cookie web01\n    server web02 127.0.0.1:{} cookie web02\n",
+        a.port, b.port
+    );
+    let (pl, ph) = (free_port(), free_port());
+    let (cl, ch) = pair_config(&body, pl, ph);
+    let _l = start_lanai(&cl.path, pl);
+    let _h = start_haproxy(&ch.path, ph);
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let near = |date: u64, want: u64| date + 8 >= want && date <= want + 8;
+    for port in [pl, ph] {
+        // Inserted with both dates stamped now.
+        let r = get(port, "/").await;
+        let (srv, last, first, attrs) = dated_cookie(&r.header("set-cookie").expect("cookie inserted"));
+        assert_eq!((srv.as_str(), attrs.as_str()), (r.text().as_str(), " path=/"), "{port}");
+        assert!(near(last, now()) && near(first, now()), "{port}: {last} {first} vs {}", now());
+
+        // Seen 60 s ago, first 10 min ago: kept on web02, last date refreshed, first kept.
+        let t = now();
+        let cookie = format!("SERVERID=web02|{}|{}", cookie_date(t - 60), cookie_date(t - 600));
+        let r = request(port, "GET", "/", &[("cookie", &cookie)], "").await.unwrap();
+        assert_eq!(r.text(), "web02", "{port}");
+        let (srv, last, first, _) = dated_cookie(&r.header("set-cookie").expect("refreshed"));
+        assert_eq!(srv, "web02");
+        assert!(near(last, now()), "{port}: last {last}");
+        assert_eq!(first, ((t - 600) >> 2) << 2, "{port}: the first date is kept");
+
+        // Just issued (last date ahead of now): nothing to re-send.
+        let t = now();
+        let cookie = format!("SERVERID=web02|{}|{}", cookie_date(t + 3), cookie_date(t));
+        let r = request(port, "GET", "/", &[("cookie", &cookie)], "").await.unwrap();
+        assert_eq!((r.text().as_str(), r.header("set-cookie")), ("web02", None), "{port}");
+
+        // Idle for an hour (> maxidle), or born 3 h ago (> maxlife): ignored,
+        // the request is balanced and a new cookie starts a new life.
+        for cookie in [
+            format!("SERVERID=web02|{}|{}", cookie_date(t - 3600), cookie_date(t - 3600)),
+            format!("SERVERID=web02|{}|{}", cookie_date(t), cookie_date(t - 3 * 3600)),
+        ] {
+            let mut seen = Vec::new();
+            for _ in 0..4 {
+                let r = request(port, "GET", "/", &[("cookie", &cookie)], "").await.unwrap();
+                let (srv, _, first, _) = dated_cookie(&r.header("set-cookie").expect("new cookie"));
+                assert_eq!(srv, r.text(), "{port}");
+                assert!(near(first, now()), "{port}: a new life starts now");
+                seen.push(srv);
+            }
+            assert!(seen.iter().any(|s| s == "web01"), "{port}: expired cookie must not pin: {seen:?}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwardfor_and_header_rules_reach_the_server() {
     let be = Backend::echo().await;

@@ -152,9 +152,26 @@ pub(super) fn parse_cookie(args: &[String]) -> Result<CookiePersistence, String>
                 cookie.attrs.push(value()?.clone());
                 i += 1;
             }
-            // The data plane does not write HAProxy's date stamps into the
-            // cookie value, so idle/life limits could not be enforced.
-            "maxidle" | "maxlife" => return Err(format!("'cookie … {option}' is not supported")),
+            // Seconds unless a unit is given (HAProxy's TIME_UNIT_S). Only
+            // insert mode stamps dates into the cookie, as in HAProxy.
+            "maxidle" | "maxlife" => {
+                let text = value()?;
+                let limit = if text.chars().all(|c| c.is_ascii_digit()) {
+                    text.parse::<u64>()
+                        .map(std::time::Duration::from_secs)
+                        .map_err(|_| format!("'{text}' is too large"))?
+                } else {
+                    super::time::parse_time(text).map_err(|e| format!("'cookie … {option}': {e}"))?
+                };
+                if limit.is_zero() {
+                    // 0 means "no limit" in HAProxy.
+                } else if option == "maxidle" {
+                    cookie.maxidle = Some(limit);
+                } else {
+                    cookie.maxlife = Some(limit);
+                }
+                i += 1;
+            }
             "dynamic" => return Err("'cookie … dynamic' is not supported".into()),
             other => return Err(format!("unknown 'cookie' option '{other}'")),
         }
@@ -353,10 +370,17 @@ mod tests {
                 && cookie.postonly
         );
         assert_eq!(cookie.domains, [".a.com", ".b.com"]);
-        assert!(parse_cookie(&w("S insert maxidle 30m"))
-            .unwrap_err()
-            .contains("'cookie … maxidle' is not supported"));
-        assert!(parse_cookie(&w("S insert maxlife 8h")).unwrap_err().contains("not supported"));
+        let c = parse_cookie(&w("S insert maxidle 30m maxlife 8h")).unwrap();
+        assert_eq!(
+            (c.maxidle, c.maxlife),
+            (Some(std::time::Duration::from_secs(1800)), Some(std::time::Duration::from_secs(28800)))
+        );
+        assert_eq!(
+            parse_cookie(&w("S insert maxidle 45")).unwrap().maxidle,
+            Some(std::time::Duration::from_secs(45))
+        );
+        assert!(parse_cookie(&w("S insert maxidle 30x")).is_err());
+        assert!(parse_cookie(&w("S insert maxlife")).is_err());
         assert_eq!(cookie.attrs, ["SameSite=Strict"]);
         assert_eq!(parse_cookie(&w("JSESSIONID prefix")).expect("valid").mode, CookieMode::Prefix);
         assert_eq!(parse_cookie(&w("S rewrite")).expect("valid").mode, CookieMode::Rewrite);

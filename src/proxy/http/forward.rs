@@ -173,13 +173,14 @@ pub async fn forward(
 
     // Persistence first: the cookie names the server a client is stuck to.
     let mut persistent: Option<usize> = None;
-    let mut client_cookie_server: Option<String> = None;
+    let mut client_cookie: Option<cookie::ClientCookie> = None;
+    let now = if be.cfg.cookie.is_some() { cookie::now_secs() } else { 0 };
     if let Some(ck) = &be.cfg.cookie {
-        if let Some(value) = cookie::take_request_cookie(ck, &mut parts.headers) {
+        if let Some(value) = cookie::take_request_cookie(ck, &mut parts.headers, now) {
             persistent = be.servers.iter().position(|s| {
-                s.cfg.cookie.as_deref() == Some(value.as_str()) && s.state.accepts_persistent()
+                s.cfg.cookie.as_deref() == Some(value.server.as_str()) && s.state.accepts_persistent()
             });
-            client_cookie_server = Some(value);
+            client_cookie = Some(value);
         }
     }
 
@@ -292,8 +293,13 @@ pub async fn forward(
                 if let Some(ck) =
                     be.cfg.cookie.as_ref().filter(|ck| !ck.postonly || head.method == http::Method::POST)
                 {
-                    let had_right = client_cookie_server.is_some() && client_cookie_server == srv.cfg.cookie;
-                    cookie::apply_to_response(ck, &mut rparts.headers, srv.cfg.cookie.as_deref(), had_right);
+                    cookie::apply_to_response(
+                        ck,
+                        &mut rparts.headers,
+                        srv.cfg.cookie.as_deref(),
+                        client_cookie.as_ref(),
+                        now,
+                    );
                 }
                 let pool_srv = Arc::clone(be);
                 let body = ProxyBody::stream(rbody).on_end(Box::new(move |end: BodyEnd| {
