@@ -375,6 +375,10 @@ fn sighup_reloads_and_sigterm_undoes() {
         lab.routes(),
         lab.log_text()
     );
+    // Ours, deleted by hand: the next reload puts it back.
+    lab.ip_a(&["addr", "del", "192.0.2.5/24", "dev", "veth0"]);
+    assert_eq!(lab.control("reload"), "ok\n", "{}", lab.log_text());
+    assert_eq!(lab.addrs(), s(&["veth0 192.0.2.5/24"]));
     lab.signal(nix::sys::signal::SIGTERM);
     assert_eq!(lab.wait_exit(), Some(0));
     assert!(lab.addrs().is_empty(), "{:?}", lab.addrs());

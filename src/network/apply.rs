@@ -19,8 +19,8 @@ pub struct Applier {
     pub applied: Applied,
     dhcp: Clients,
     state_path: PathBuf,
-    /// Errors of the last reconcile, by interface, as `FILE:LINE: message`.
-    errors: BTreeMap<String, Vec<String>>,
+    /// Errors of the last reconcile, by interface, as (line, `FILE:LINE: message`).
+    errors: BTreeMap<String, Vec<(usize, String)>>,
 }
 
 /// The state file: `{control}.state`.
@@ -83,6 +83,7 @@ impl Applier {
         lines: &BTreeMap<String, usize>,
     ) -> Vec<String> {
         self.errors.clear();
+        self.refresh();
         // Interfaces that are missing or could not be created: their later
         // additions are skipped (they would only repeat the error).
         let mut failed = BTreeSet::new();
@@ -110,12 +111,49 @@ impl Applier {
                         failed.insert(iface.clone());
                     }
                     let line = lines.get(&iface).copied().unwrap_or(0);
-                    self.errors.entry(iface).or_default().push(format!("{file}:{line}: {e}"));
+                    self.errors.entry(iface).or_default().push((line, format!("{file}:{line}: {e}")));
                 }
             }
         }
         self.ensure_dhcp();
-        self.errors.values().flatten().cloned().collect()
+        let mut all: Vec<(usize, String)> = self.errors.values().flatten().cloned().collect();
+        all.sort_by_key(|(line, _)| *line);
+        all.into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Forgets what vanished behind our back (an address deleted by hand, a
+    /// link deleted with everything on it), so that the plan puts it back.
+    fn refresh(&mut self) {
+        let mut changed = false;
+        let names: Vec<String> = self.applied.interfaces.keys().cloned().collect();
+        for name in names {
+            let present = match self.nl.link(&name) {
+                Ok(Some(l)) => match self.nl.addresses(&name, l.index) {
+                    Ok(a) => Some(a),
+                    Err(_) => continue,
+                },
+                Ok(None) => None,
+                Err(_) => continue,
+            };
+            let Some(a) = self.applied.interfaces.get_mut(&name) else { continue };
+            let before = a.clone();
+            match present {
+                Some(addrs) => a.addresses.retain(|c| addrs.contains(c)),
+                None => {
+                    a.created = None;
+                    a.addresses.clear();
+                    a.routes.clear();
+                }
+            }
+            if *a != before {
+                info!("{name}: some of what lanai applied is gone, it will be put back");
+                changed = true;
+            }
+        }
+        if changed {
+            self.applied.interfaces.retain(|_, a| *a != Default::default());
+            self.save();
+        }
     }
 
     fn link(&mut self, name: &str) -> Result<Option<Link>, String> {
@@ -302,7 +340,7 @@ impl Applier {
                 "routes": applied.routes,
                 "other_addresses": other,
                 "dhcp": applied.dhcp.then(|| self.dhcp.status(&name)),
-                "errors": self.errors.get(&name).cloned().unwrap_or_default(),
+                "errors": self.errors.get(&name).map(|v| v.iter().map(|(_, e)| e).collect::<Vec<_>>()).unwrap_or_default(),
             }));
         }
         json!({ "file": file, "interfaces": out })

@@ -174,8 +174,10 @@ async fn daemon(file: PathBuf, config: Vec<Interface>, control: PathBuf) -> Exit
         }
     };
     let mut d = Daemon { file, config, applier };
-    for e in d.apply(&[]).await {
-        error!("{e}");
+    let errors = d.apply(&[]).await;
+    if !errors.is_empty() {
+        // Each was logged as it happened; `show` and `reload` report them too.
+        warn!("{} item(s) of the configuration could not be applied", errors.len());
     }
 
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Ctl>();
@@ -199,8 +201,8 @@ async fn daemon(file: PathBuf, config: Vec<Interface>, control: PathBuf) -> Exit
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let r = d.reload().await;
-                info!("reload: {}", r.replace('\n', "; "));
+                let n = d.reload().await.lines().filter(|l| l.starts_with("error: ")).count();
+                info!("reload done: {}", if n == 0 { "ok".to_string() } else { format!("{n} error(s)") });
             }
             _ = tick.tick() => d.applier.tick(),
             Some(c) = ctl_rx.recv() => match c {

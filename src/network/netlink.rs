@@ -99,18 +99,22 @@ struct NlError {
 }
 
 impl std::fmt::Display for NlError {
+    /// The kernel's own words first when it gave some: "Nexthop has invalid
+    /// gateway (Invalid argument)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", io::Error::from_raw_os_error(self.errno))?;
-        if let Some(e) = &self.ext {
-            write!(f, " ({e})")?;
+        let text = io::Error::from_raw_os_error(self.errno).to_string();
+        let text = text.split(" (os error").next().unwrap_or_default();
+        match &self.ext {
+            Some(e) => write!(f, "{e} ({text})"),
+            None => write!(f, "{text}"),
         }
-        Ok(())
     }
 }
 
 impl From<io::Error> for NlError {
     fn from(e: io::Error) -> Self {
-        NlError { errno: e.raw_os_error().unwrap_or(libc::EIO), ext: Some(e.to_string()) }
+        let ext = e.raw_os_error().is_none().then(|| e.to_string());
+        NlError { errno: e.raw_os_error().unwrap_or(libc::EIO), ext }
     }
 }
 
@@ -480,7 +484,7 @@ impl Netlink {
             Ok(_) => Ok(Change::Done),
             Err(e) if e.errno == libc::EEXIST => Ok(Change::Unchanged),
             Err(e) if e.errno == libc::EOPNOTSUPP => Err(format!(
-                "{name}: cannot create {what} interface: the kernel does not support {what} links ({e})"
+                "{name}: cannot create {what} interface: the kernel does not support {what} links"
             )),
             Err(e) => Err(format!("{name}: cannot create {what} interface: {e}")),
         }
@@ -676,7 +680,7 @@ mod tests {
         let e = parse_error(NLM_F_CAPPED | NLM_F_ACK_TLVS, &p);
         assert_eq!(e.errno, libc::EINVAL);
         assert_eq!(e.ext.as_deref(), Some("Nexthop has invalid gateway"));
-        assert!(e.to_string().contains("Nexthop has invalid gateway"));
+        assert_eq!(e.to_string(), "Nexthop has invalid gateway (Invalid argument)");
         let ack = parse_error(NLM_F_CAPPED, &0i32.to_ne_bytes());
         assert_eq!((ack.errno, ack.ext), (0, None));
     }
