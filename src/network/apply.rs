@@ -106,8 +106,9 @@ impl Applier {
                         record(&mut self.applied, &act);
                         self.save();
                     }
-                    if matches!(act, Action::CreateLink { .. } | Action::SetMtu { .. } | Action::SetUp { .. })
-                    {
+                    // A bad mtu must not cost the addresses: only a link that
+                    // is not there stops the rest.
+                    if matches!(act, Action::CreateLink { .. }) || matches!(self.nl.link(&iface), Ok(None)) {
                         failed.insert(iface.clone());
                     }
                     let line = lines.get(&iface).copied().unwrap_or(0);
