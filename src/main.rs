@@ -52,9 +52,23 @@ enum Command {
         #[arg(long)]
         control: Option<PathBuf>,
     },
+    /// Apply the network blocks of config.rc (SIGHUP reloads, SIGTERM undoes and stops).
+    Network {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Control socket (default $LANAI_RUN_DIR/network.sock or /run/lanai/network.sock).
+        #[arg(long)]
+        control: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
+    // `lanai network` runs udhcpc with this binary as its script: udhcpc
+    // calls `SCRIPT EVENT`, which is not a subcommand.
+    if std::env::var_os(lanai::network::dhcp::HOOK_ENV).is_some() {
+        let event = std::env::args().nth(1).unwrap_or_default();
+        return lanai::network::dhcp::hook(&event);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run { data_dir, listen, manage_network } => {
@@ -79,6 +93,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Vrrp { file, control } => lanai::vrrp::run(&file, control),
+        Command::Network { file, control } => lanai::network::run(&file, control),
     }
 }
 

@@ -95,8 +95,22 @@ impl std::fmt::Display for Cidr {
     }
 }
 
+// As "ADDR/LEN" text: the network service's state file and `show` output.
+impl serde::Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        let s = String::deserialize(d)?;
+        Cidr::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `ip route DEST GATEWAY` (`default` is 0.0.0.0/0 or ::/0 by the gateway's family).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     pub destination: Cidr,
     pub gateway: IpAddr,

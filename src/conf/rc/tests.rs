@@ -102,3 +102,15 @@ fn empty_file_is_valid() {
     assert!(diags.is_empty());
     assert!(config.unwrap().blocks.is_empty());
 }
+
+#[test]
+fn cidr_and_route_serde_as_text() {
+    let r =
+        Route { destination: Cidr::parse("10.20.0.0/16").unwrap(), gateway: "10.0.0.254".parse().unwrap() };
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(json, r#"{"destination":"10.20.0.0/16","gateway":"10.0.0.254"}"#);
+    assert_eq!(serde_json::from_str::<Route>(&json).unwrap(), r);
+    let c: Cidr = serde_json::from_str("\"2001:db8::1/64\"").unwrap();
+    assert_eq!(c, Cidr::parse("2001:db8::1/64").unwrap());
+    assert!(serde_json::from_str::<Cidr>("\"10.0.0.1\"").is_err());
+}
