@@ -184,7 +184,8 @@ fn cookie_date(secs: u64) -> String {
 
 fn cookie_date_secs(text: &str) -> u64 {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let v = text.bytes().fold(0u64, |acc, b| (acc << 6) | ALPHABET.iter().position(|&c| c == b).unwrap() as u64);
+    let v =
+        text.bytes().fold(0u64, |acc, b| (acc << 6) | ALPHABET.iter().position(|&c| c == b).unwrap() as u64);
     v << 2
 }
 

@@ -207,6 +207,19 @@ impl Appliance {
         origin: Origin,
         author: &str,
     ) -> Result<RevisionId, ApplyError> {
+        self.apply_reporting(service, text, origin, author).await.map(|(rev, _)| rev)
+    }
+
+    /// As [`apply`](Self::apply), also returning what the service reported
+    /// while taking the text (e.g. an interface config.rc names that does not
+    /// exist yet: the text is in force, that item waits for the next reload).
+    pub async fn apply_reporting(
+        &self,
+        service: &str,
+        text: &str,
+        origin: Origin,
+        author: &str,
+    ) -> Result<(RevisionId, Vec<String>), ApplyError> {
         let kind = self.kind(service)?;
         let (diags, valid) = kind.check(text);
         if !valid {
@@ -218,24 +231,33 @@ impl Appliance {
         let previous = std::fs::read_to_string(&path).ok();
         write_atomic(&path, text).map_err(|e| ApplyError::Failed { error: e, restored: false })?;
         let up = self.supervisor.status(kind.name).is_ok_and(|s| is_up(&s));
+        let mut warnings = Vec::new();
         if up {
-            if let Err(errors) = self.supervisor.reload(kind.name).await {
-                let restored = match &previous {
-                    // The service refused the new file and kept its old
-                    // configuration; put the old file back so that a later
-                    // restart runs what is actually running.
-                    Some(old) => write_atomic(&path, old).is_ok(),
-                    None => false,
-                };
-                let _ = self
-                    .store
-                    .audit(
-                        author,
-                        "apply-failed",
-                        &format!("{service}: revision {rev}: {}", errors.join("; ")),
-                    )
-                    .await;
-                return Err(ApplyError::Failed { error: errors.join("\n"), restored });
+            match self.supervisor.reload(kind.name).await {
+                // Services name their file by its run-directory path; the
+                // operator knows it by its name.
+                Ok(reported) => {
+                    let long = path.display().to_string();
+                    warnings = reported.into_iter().map(|w| w.replace(&long, kind.file)).collect();
+                }
+                Err(errors) => {
+                    let restored = match &previous {
+                        // The service refused the new file and kept its old
+                        // configuration; put the old file back so that a later
+                        // restart runs what is actually running.
+                        Some(old) => write_atomic(&path, old).is_ok(),
+                        None => false,
+                    };
+                    let _ = self
+                        .store
+                        .audit(
+                            author,
+                            "apply-failed",
+                            &format!("{service}: revision {rev}: {}", errors.join("; ")),
+                        )
+                        .await;
+                    return Err(ApplyError::Failed { error: errors.join("\n"), restored });
+                }
             }
         }
         self.store.set_running(kind.name, rev).await?;
@@ -245,7 +267,10 @@ impl Appliance {
         self.store
             .audit(author, "apply", &format!("{service}: revision {rev} ({})", origin.as_str()))
             .await?;
-        Ok(rev)
+        for w in &warnings {
+            tracing::warn!("{service}: {w}");
+        }
+        Ok((rev, warnings))
     }
 
     /// Save: the running configuration of every service becomes the boot one.

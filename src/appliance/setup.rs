@@ -57,13 +57,13 @@ impl Appliance {
         text: &str,
         origin: Origin,
         author: &str,
-    ) -> Result<RevisionId, ApplyError> {
+    ) -> Result<(RevisionId, Vec<String>), ApplyError> {
         let kind = setup_kind(service)?;
         let spliced = match self.splice(kind, text).await? {
             Ok(spliced) => spliced,
             Err(diag) => return Err(ApplyError::Invalid(vec![diag])),
         };
-        match self.apply(services::NETWORK.name, &spliced.whole, origin, author).await {
+        match self.apply_reporting(services::NETWORK.name, &spliced.whole, origin, author).await {
             Err(ApplyError::Invalid(diags)) => Err(ApplyError::Invalid(relocate(diags, &spliced, text))),
             other => other,
         }

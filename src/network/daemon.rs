@@ -8,8 +8,11 @@
 //!
 //! Control socket (line based, one reply per command; the connection closes
 //! when the client shuts its write side, as `lanai vrrp`'s):
-//! - `reload` -> `ok`, or one `error: FILE:LINE: message` per line (parse
-//!   errors, or items that could not be applied: the others are applied);
+//! - `reload` -> `ok` when the file is valid (it is then in force), followed
+//!   by one `warning: FILE:LINE: message` per item the kernel refused (a
+//!   missing interface, an unreachable gateway: the others are applied and the
+//!   next reload retries); one `error: FILE:LINE: message` per line when the
+//!   file is invalid (nothing changed);
 //! - `show` -> one line of JSON: the interfaces, what we applied on each,
 //!   their DHCP client and lease, their errors;
 //! - `stop` -> undoes everything, replies `ok` (or the errors), exits.
@@ -120,20 +123,23 @@ impl Daemon {
     /// Re-reads the file; reply in the control socket's dialect.
     async fn reload(&mut self) -> String {
         info!("reloading {}", self.file.display());
-        let errors = match load(&self.file) {
+        match load(&self.file) {
             Ok(config) => {
                 let old = std::mem::replace(&mut self.config, config);
-                self.apply(&old).await
+                let refused = self.apply(&old).await;
+                std::iter::once("ok".to_string())
+                    .chain(refused.iter().map(|w| format!("warning: {w}")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }
             Err(errors) => {
                 for e in &errors {
                     error!("{e}");
                 }
                 warn!("configuration not reloaded: the previous one stays applied");
-                errors
+                reply(&errors)
             }
-        };
-        reply(&errors)
+        }
     }
 
     /// Undoes everything.
@@ -201,8 +207,9 @@ async fn daemon(file: PathBuf, config: Vec<Interface>, control: PathBuf) -> Exit
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let n = d.reload().await.lines().filter(|l| l.starts_with("error: ")).count();
-                info!("reload done: {}", if n == 0 { "ok".to_string() } else { format!("{n} error(s)") });
+                let answer = d.reload().await;
+                let n = answer.lines().filter(|l| l.starts_with("error: ") || l.starts_with("warning: ")).count();
+                info!("reload done: {}", if n == 0 { "ok".to_string() } else { format!("{n} problem(s)") });
             }
             _ = tick.tick() => d.applier.tick(),
             Some(c) = ctl_rx.recv() => match c {

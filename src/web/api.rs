@@ -104,8 +104,14 @@ pub fn apply_error(e: ApplyError) -> ApiError {
 /// The answer to an apply: 200 `{"revision"}`, 422 with diagnostics, 500
 /// `{"error","restored"}`.
 pub fn apply_response(result: Result<RevisionId, ApplyError>) -> Response {
+    apply_response_reporting(result.map(|rev| (rev, Vec::new())))
+}
+
+/// As [`apply_response`], with what the service reported: `200
+/// {"revision","warnings":[...]}`.
+pub fn apply_response_reporting(result: Result<(RevisionId, Vec<String>), ApplyError>) -> Response {
     match result {
-        Ok(rev) => Json(json!({ "revision": rev.0 })).into_response(),
+        Ok((rev, warnings)) => Json(json!({ "revision": rev.0, "warnings": warnings })).into_response(),
         Err(ApplyError::Invalid(diags)) => invalid(&diags),
         Err(ApplyError::Failed { error, restored }) => {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": error, "restored": restored })))
@@ -173,7 +179,7 @@ async fn apply(
 ) -> ApiResult {
     known(&name)?;
     let text = text_body(body).await?;
-    Ok(apply_response(web.app.apply(&name, &text, user.origin(), &user.name).await))
+    Ok(apply_response_reporting(web.app.apply_reporting(&name, &text, user.origin(), &user.name).await))
 }
 
 async fn diff_running(State(web): State<Web>, Path(name): Path<String>, body: Body) -> ApiResult {

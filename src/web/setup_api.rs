@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::json;
 
-use super::api::{apply_error, apply_response, diagnostics_json, text_body};
+use super::api::{apply_error, apply_response_reporting, diagnostics_json, text_body};
 use super::auth::CurrentUser;
 use super::{diff, ApiError, Web};
 use crate::appliance::pipeline::Which;
@@ -59,7 +59,7 @@ async fn apply(
     body: Body,
 ) -> ApiResult {
     let text = text_body(body).await?;
-    Ok(apply_response(web.app.setup_apply(&name, &text, user.origin(), &user.name).await))
+    Ok(apply_response_reporting(web.app.setup_apply(&name, &text, user.origin(), &user.name).await))
 }
 
 async fn reboot(State(web): State<Web>, Extension(user): Extension<CurrentUser>) -> ApiResult {

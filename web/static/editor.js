@@ -103,8 +103,16 @@ document.addEventListener("DOMContentLoaded", () => {
     const r = await call("/apply", text.value);
     if (r.status === 200) {
       app.dataset.applied = "1";
-      say("Applied: revision " + r.body.revision + " is running (not saved yet)", false);
-      setTimeout(() => location.reload(), 800);
+      const warnings = r.body.warnings || [];
+      if (warnings.length) {
+        // In force, but the service could not do everything yet (e.g. an
+        // interface that does not exist): keep the page so they can be read.
+        showDiagnostics(warnings.map((w) => ({ line: 0, message: w, severity: "warning" })));
+        say("Applied: revision " + r.body.revision + " is running, with warnings (not saved yet)", false);
+      } else {
+        say("Applied: revision " + r.body.revision + " is running (not saved yet)", false);
+        setTimeout(() => location.reload(), 800);
+      }
     } else if (r.status === 422) {
       showDiagnostics(r.body.diagnostics);
       say("Invalid configuration: nothing changed", true);

@@ -3,7 +3,9 @@
 //! Two dialects answer `reload`, and the answer tells them apart:
 //! - the proxy's runtime API (`stats socket`): `Success=1` or `Success=0`,
 //!   then optionally `--` and one warning/error per line;
-//! - `lanai vrrp --control`: `ok`, or one `error: FILE:LINE: message` per line.
+//! - `lanai vrrp --control` and `lanai network --control`: `ok` (then, for
+//!   the network, one `warning: …` per item the kernel refused), or one
+//!   `error: FILE:LINE: message` per line.
 //!
 //! Both read a line and answer; sending the command then shutting down our
 //! write side makes both close after the answer, so the reply is "everything
@@ -59,7 +61,7 @@ pub fn parse_reload(reply: &str) -> Result<Vec<String>, Vec<String>> {
                 Err(details)
             }
         }
-        "ok" => Ok(Vec::new()),
+        "ok" => Ok(lines.map(|l| l.strip_prefix("warning: ").unwrap_or(l).to_string()).collect()),
         _ if first.starts_with("error: ") => Err(std::iter::once(first)
             .chain(lines)
             .map(|l| l.strip_prefix("error: ").unwrap_or(l).to_string())
@@ -89,6 +91,10 @@ mod tests {
     #[test]
     fn vrrp_control_answers() {
         assert_eq!(parse_reload("ok\n"), Ok(vec![]));
+        assert_eq!(
+            parse_reload("ok\nwarning: config.rc:1: eth9: interface not found\n"),
+            Ok(vec!["config.rc:1: eth9: interface not found".to_string()])
+        );
         assert_eq!(
             parse_reload("error: k.conf:2: bad\nerror: k.conf:5: worse\n"),
             Err(vec!["k.conf:2: bad".to_string(), "k.conf:5: worse".to_string()])
