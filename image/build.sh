@@ -116,13 +116,17 @@ done
 # Kernel modules: modules.list plus their dependencies, loaded in this order.
 mkdir -p "$root/lib/modules/$kver" "$root/etc/lanai"
 : > "$work/modules.order"
-grep -v '^\s*\(#\|$\)' "$here/modules.list" | while read -r m; do
-	modprobe -d "$work/kernel" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
-done | awk '!seen[$0]++' | while read -r ko; do
+# modules.order lines: "path [parameters]" (parameters only on the listed
+# module itself, not on its dependencies).
+grep -v '^\s*\(#\|$\)' "$here/modules.list" | while read -r m params; do
+	modprobe -d "$work/kernel" -S "$kver" --show-depends "$m" | awk -v p="$params" '
+		$1 == "insmod" { deps[++n] = $2 }
+		END { for (i = 1; i <= n; i++) print deps[i] (i == n && p != "" ? " " p : "") }'
+done | awk '!seen[$1]++' | while read -r ko params; do
 	rel=${ko#"$work/kernel/lib/modules/$kver/"}
 	mkdir -p "$root/lib/modules/$kver/$(dirname "$rel")"
 	cp "$ko" "$root/lib/modules/$kver/$rel"
-	echo "$rel" >> "$work/modules.order"
+	echo "$rel${params:+ $params}" >> "$work/modules.order"
 done
 cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$kver/"
 depmod -b "$root" "$kver"
