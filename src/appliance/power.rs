@@ -1,8 +1,9 @@
-//! Reboot from the console. Only offered when `lanai run` is the child of
-//! the image's busybox init (PID 1), whose SIGTERM means "reboot" (its
-//! shutdown script then stops lanai and unmounts /data cleanly). Anywhere
-//! else PID 1 is someone else's (systemd re-executes itself on SIGTERM), so
-//! the button does not appear.
+//! Reboot from the console. Only offered in the appliance image, where PID 1
+//! is busybox init (lanai run is its grandchild, through the respawned
+//! `/usr/libexec/lanai/run`): its SIGTERM means "reboot", after its shutdown
+//! script has stopped lanai and unmounted /data cleanly. Anywhere else PID 1
+//! is someone else's (systemd re-executes itself on SIGTERM), so the button
+//! does not appear.
 
 use std::path::Path;
 
@@ -10,13 +11,15 @@ use std::path::Path;
 const IMAGE_MARKER: &str = "/etc/lanai/image.conf";
 
 pub fn reboot_available() -> bool {
-    nix::unistd::getppid().as_raw() == 1 && Path::new(IMAGE_MARKER).exists()
+    let init_is_busybox = std::fs::read_link("/proc/1/exe")
+        .is_ok_and(|exe| exe.file_name().is_some_and(|name| name == "busybox"));
+    init_is_busybox && Path::new(IMAGE_MARKER).exists()
 }
 
 /// Asks init to reboot, after a short delay so that the HTTP answer leaves first.
 pub fn reboot_soon() -> Result<(), String> {
     if !reboot_available() {
-        return Err("reboot is only available in the Lanai image (lanai run as a child of its init)".into());
+        return Err("reboot is only available in the Lanai appliance image (under its busybox init)".into());
     }
     tokio::spawn(async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -66,7 +66,7 @@ async fn reboot(State(web): State<Web>, Extension(user): Extension<CurrentUser>)
     if !power::reboot_available() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "reboot is only available in the Lanai image (lanai run as a child of its init)",
+            "reboot is only available in the Lanai appliance image (under its busybox init)",
         ));
     }
     let _ = web.app.store.audit(&user.name, "reboot", "requested").await;
