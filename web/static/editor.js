@@ -103,6 +103,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const r = await call("/apply", text.value);
     if (r.status === 200) {
       app.dataset.applied = "1";
+      app.classList.remove("edited");
       const warnings = r.body.warnings || [];
       if (warnings.length) {
         // In force, but the service could not do everything yet (e.g. an
@@ -110,6 +111,7 @@ document.addEventListener("DOMContentLoaded", () => {
         showDiagnostics(warnings.map((w) => ({ line: 0, message: w, severity: "warning" })));
         say("Applied: revision " + r.body.revision + " is running, with warnings (not saved yet)", false);
       } else {
+        showDiagnostics([]);
         say("Applied: revision " + r.body.revision + " is running (not saved yet)", false);
         setTimeout(() => location.reload(), 800);
       }
