@@ -44,6 +44,10 @@ enum Command {
         #[arg(long)]
         control: Option<PathBuf>,
     },
+    /// Serves a chrooted `lanai proxy` the files its configuration names
+    /// (started by the proxy itself; its socket is standard input).
+    #[command(hide = true)]
+    FileBroker { file: PathBuf },
     /// Run VRRP from a keepalived.conf, like `keepalived -f` (VRRP only).
     Vrrp {
         #[arg(short = 'f', long = "file")]
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Vrrp { file, control } => lanai::vrrp::run(&file, control),
+        Command::FileBroker { file } => lanai::proxy::jail::serve_broker(&file),
         Command::Network { file, control } => lanai::network::run(&file, control),
     }
 }

@@ -75,18 +75,20 @@ async fn queue_timeout_gives_503() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pidfile_and_privilege_drop() {
+async fn pidfile_chroot_and_privilege_drop() {
     let be = Backend::named("ok").await;
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
+    let jail = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("lanai.pid");
     let global = format!(
-        "global\n    pidfile {}\n    user nobody\n    group nogroup\n    chroot /var/empty\n",
-        pidfile.display()
+        "global\n    pidfile {}\n    user nobody\n    group nogroup\n    chroot {}\n",
+        pidfile.display(),
+        jail.path().display()
     );
     let cfg = write_config(&(global + &config(port, &format!("server s 127.0.0.1:{}", be.port), "")));
     let out = std::process::Command::new(lanai_bin()).args(["check", "-f"]).arg(&cfg.path).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: 'chroot' ignored"), "{out:?}");
+    assert!(out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("chroot"), "{out:?}");
     let lanai = start_lanai(&cfg.path, port);
     assert_eq!(get(port, "/").await.text(), "ok");
     let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
@@ -95,4 +97,11 @@ async fn pidfile_and_privilege_drop() {
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
     assert!(uid_line.split_whitespace().skip(1).all(|u| u == nobody.to_string()), "{uid_line}");
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root, jail.path().canonicalize().unwrap());
+    // Jailed and unprivileged, it still reloads (the broker reads the file).
+    lanai.signal(nix::sys::signal::Signal::SIGHUP);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get(port, "/").await.text(), "ok");
+    assert!(lanai.log_text().contains("reload"), "{}", lanai.log_text());
 }

@@ -13,33 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A self-signed certificate + key for `name`, in one PEM file as HAProxy's `crt` takes it.
 fn cert(dir: &Path, name: &str) -> PathBuf {
-    let key = dir.join(format!("{name}.key"));
-    let crt = dir.join(format!("{name}.crt"));
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .args(["-subj", &format!("/CN={name}"), "-addext", &format!("subjectAltName=DNS:{name}")])
-        .output()
-        .expect("openssl is required: apt-get install openssl");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let pem = dir.join(format!("{name}.pem"));
-    let mut all = std::fs::read(&crt).unwrap();
-    all.extend(std::fs::read(&key).unwrap());
-    std::fs::write(&pem, all).unwrap();
-    pem
+    self_signed_pem(dir, name, &format!("{name}.pem"))
 }
 
 fn curl(args: &[&str]) -> (bool, String) {

@@ -5,6 +5,7 @@ mod check;
 pub mod haproxy;
 pub mod keepalived;
 pub mod rc;
+pub mod source;
 
 pub use check::{check_file, check_text, ConfigKind};
 

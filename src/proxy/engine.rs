@@ -215,7 +215,7 @@ pub struct Engine {
 /// Reads, parses and checks a configuration file.
 pub fn load(path: &Path) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let text = crate::conf::source::read_to_string(path)
         .map_err(|e| vec![Diagnostic::error(&name, 0, format!("cannot read file: {e}"))])?;
     let (config, mut diags) = haproxy::parse(&name, &text);
     match config {

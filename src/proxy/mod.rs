@@ -6,6 +6,7 @@ pub mod clienthello;
 pub mod engine;
 pub mod health;
 pub mod http;
+pub mod jail;
 pub mod log;
 pub mod process;
 pub mod proxy_protocol;

@@ -54,7 +54,7 @@ pub fn run(path: &Path, control: Option<&Path>) -> std::process::ExitCode {
             }
         };
         let global = engine.shared.tables.load().config.global.clone();
-        if let Err(e) = process_setup(&global) {
+        if let Err(e) = process_setup(&global, path) {
             eprintln!("{e}");
             engine.stop().await;
             return std::process::ExitCode::from(1);
@@ -114,9 +114,9 @@ async fn signal_loop(
     std::process::ExitCode::SUCCESS
 }
 
-/// `pidfile`, then `group`/`user`: privileges are dropped once every socket
-/// is bound, as HAProxy does.
-fn process_setup(global: &haproxy::Global) -> Result<(), String> {
+/// `pidfile`, `chroot`, then `group`/`user`: the jail is entered and
+/// privileges are dropped once every socket is bound, as HAProxy does.
+fn process_setup(global: &haproxy::Global, config: &Path) -> Result<(), String> {
     use nix::unistd::{setgid, setgroups, setuid, Group, User};
     if let Some(pidfile) = &global.pidfile {
         std::fs::write(pidfile, format!("{}\n", std::process::id()))
@@ -138,6 +138,13 @@ fn process_setup(global: &haproxy::Global) -> Result<(), String> {
         ),
         None => None,
     };
+    if let Some(dir) = &global.chroot {
+        // The broker starts outside the jail, before it exists for us.
+        let broker = super::jail::spawn_broker(config)?;
+        super::jail::enter(dir)?;
+        crate::conf::source::use_broker(broker)?;
+        tracing::info!("chrooted to {}", dir.display());
+    }
     let gid = group.map(|g| g.gid).or(user.as_ref().map(|u| u.gid));
     if let Some(gid) = gid {
         if nix::unistd::getegid() != gid {

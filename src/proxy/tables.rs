@@ -3,7 +3,7 @@
 //! and swaps them in atomically; requests already running keep the old ones.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -244,9 +244,9 @@ pub fn build(
 fn resolve(server: &Server) -> Result<SocketAddr, String> {
     match &server.host {
         None => Ok(server.addr),
-        Some(host) => (host.as_str(), server.addr.port())
-            .to_socket_addrs()
+        Some(host) => crate::conf::source::resolve(host, server.addr.port())
             .map_err(|e| format!("cannot resolve '{host}': {e}"))?
+            .into_iter()
             .next()
             .ok_or_else(|| format!("'{host}' has no address")),
     }
@@ -255,7 +255,10 @@ fn resolve(server: &Server) -> Result<SocketAddr, String> {
 fn load_error_pages(proxy: &Proxy, errors: &mut Vec<String>) -> ErrorPages {
     let mut custom = HashMap::new();
     for (code, path) in &proxy.errorfiles {
-        match std::fs::read(path).map_err(|e| e.to_string()).and_then(|raw| CannedResponse::parse(&raw)) {
+        match crate::conf::source::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| CannedResponse::parse(&raw))
+        {
             Ok(c) => {
                 custom.insert(*code, c);
             }
@@ -270,7 +273,7 @@ fn load_return_files(proxy: &Proxy, errors: &mut Vec<String>) -> FileCache {
     for rule in &proxy.http_request {
         if let HttpRequestAction::Return(ret) = &rule.action {
             if let ReturnBody::File(p) | ReturnBody::ErrorFile(p) = &ret.body {
-                match std::fs::read(p) {
+                match crate::conf::source::read(p) {
                     Ok(b) => {
                         files.insert(p.clone(), Bytes::from(b));
                     }

@@ -425,3 +425,36 @@ pub async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> boo
     }
     cond()
 }
+
+/// A self-signed ECDSA certificate + key for `name`, in one PEM file `dir/file`
+/// as HAProxy's `crt` takes it (openssl is required).
+pub fn self_signed_pem(dir: &Path, name: &str, file: &str) -> PathBuf {
+    let (key, crt) = (dir.join(format!("{file}.k")), dir.join(format!("{file}.c")));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .args(["-subj", &format!("/CN={name}"), "-addext", &format!("subjectAltName=DNS:{name}")])
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pem = dir.join(file);
+    let mut all = std::fs::read(&crt).unwrap();
+    all.extend(std::fs::read(&key).unwrap());
+    std::fs::write(&pem, all).unwrap();
+    std::fs::remove_file(key).unwrap();
+    std::fs::remove_file(crt).unwrap();
+    pem
+}

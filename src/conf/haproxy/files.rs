@@ -1,5 +1,6 @@
 //! Checks that the files a configuration names exist and can be used. The
-//! only part of the haproxy module that does I/O.
+//! only part of the haproxy module that does I/O, through `conf::source`
+//! (the file system, or the chroot's file broker).
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::model::*;
+use crate::conf::source::{self, Kind};
 use crate::conf::Diagnostic;
 
 /// What a file named by the configuration must contain.
@@ -28,7 +30,7 @@ fn is_companion(path: &Path) -> bool {
 
 fn check_content(path: &Path, expect: Expect) -> Result<(), String> {
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read '{shown}': {e}"))?;
+    let bytes = source::read(path).map_err(|e| format!("cannot read '{shown}': {e}"))?;
     if expect == Expect::Readable {
         return Ok(());
     }
@@ -47,7 +49,7 @@ fn check_content(path: &Path, expect: Expect) -> Result<(), String> {
     let sidecar = PathBuf::from(sidecar);
     let key = match PrivateKeyDer::from_pem_slice(&bytes) {
         Ok(key) => key,
-        Err(_) => std::fs::read(&sidecar)
+        Err(_) => source::read(&sidecar)
             .ok()
             .and_then(|key_bytes| PrivateKeyDer::from_pem_slice(&key_bytes).ok())
             .ok_or_else(|| format!("no private key found in '{shown}' nor in '{}'", sidecar.display()))?,
@@ -69,26 +71,25 @@ fn check_content(path: &Path, expect: Expect) -> Result<(), String> {
 /// accepted for certificates (`crt DIR` loads every certificate in it).
 fn problem(path: &Path, what: &str, expect: Expect) -> Option<String> {
     let shown = path.display();
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
+    let kind = match source::kind(path) {
+        Ok(kind) => kind,
         Err(e) => return Some(format!("unable to stat {what} '{shown}': {e}")),
     };
-    if !meta.is_dir() {
+    if kind != Kind::Dir {
         return check_content(path, expect).err().map(|e| format!("{what}: {e}"));
     }
     if expect != Expect::CertAndKey {
         return Some(format!("{what} '{shown}' is a directory"));
     }
-    let entries = match std::fs::read_dir(path) {
+    let entries = match source::read_dir(path) {
         Ok(entries) => entries,
         Err(e) => return Some(format!("cannot read {what} directory '{shown}': {e}")),
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && !is_companion(p))
+    let files: Vec<PathBuf> = entries
+        .into_iter()
+        .filter(|(p, kind)| *kind == Kind::File && !is_companion(p))
+        .map(|(p, _)| p)
         .collect();
-    files.sort();
     if files.is_empty() {
         return Some(format!("{what} directory '{shown}' holds no certificate"));
     }
@@ -99,11 +100,31 @@ fn problem(path: &Path, what: &str, expect: Expect) -> Option<String> {
 /// hold what they should; each problem is an error at the line of its directive.
 pub fn check_files(config: &Config, file: &str) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    let mut check = |line: usize, path: &Path, what: &str, expect: Expect| {
+    each_file(config, |line, path, what, expect| {
         if let Some(message) = problem(path, what, expect) {
             diags.push(Diagnostic::error(file, line, message));
         }
-    };
+    });
+    // Addresses of one `bind` share a line, and every proxy after a `defaults`
+    // shares its errorfiles: report each problem once.
+    let mut seen = std::collections::HashSet::new();
+    diags.retain(|d| seen.insert((d.line, d.message.clone())));
+    diags.sort_by_key(|d| d.line);
+    diags
+}
+
+/// Every file or directory the configuration names (what the chroot's file
+/// broker may hand out, with the companions and entries of these).
+pub fn referenced_files(config: &Config) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    each_file(config, |_, path, _, _| paths.push(path.to_path_buf()));
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// Calls `check` for every file the configuration names, with its line.
+fn each_file(config: &Config, mut check: impl FnMut(usize, &Path, &'static str, Expect)) {
     for proxy in &config.proxies {
         for bind in &proxy.binds {
             if let Some(tls) = &bind.tls {
@@ -139,12 +160,6 @@ pub fn check_files(config: &Config, file: &str) -> Vec<Diagnostic> {
             }
         }
     }
-    // Addresses of one `bind` share a line, and every proxy after a `defaults`
-    // shares its errorfiles: report each problem once.
-    let mut seen = std::collections::HashSet::new();
-    diags.retain(|d| seen.insert((d.line, d.message.clone())));
-    diags.sort_by_key(|d| d.line);
-    diags
 }
 
 #[cfg(test)]

@@ -66,15 +66,7 @@ pub(super) fn global_keyword(
         }
         "user" => global.user = Some(one()?.to_string()),
         "group" => global.group = Some(one()?.to_string()),
-        "chroot" => {
-            // A reload re-reads the file, its certificates and errorfiles from
-            // their real paths, which a jail would hide.
-            one()?;
-            warnings.push(
-                "'chroot' ignored: lanai proxy reloads in place and must read its configuration and files"
-                    .into(),
-            );
-        }
+        "chroot" => global.chroot = Some(PathBuf::from(one()?)),
         "pidfile" => global.pidfile = Some(PathBuf::from(one()?)),
         "node" => global.node = Some(one()?.to_string()),
         "description" => global.description = Some(args.join(" ")),

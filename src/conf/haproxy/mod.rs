@@ -37,6 +37,6 @@ mod server;
 mod time;
 mod tls;
 
-pub use files::check_files;
+pub use files::{check_files, referenced_files};
 pub use model::*;
 pub use parse::parse;

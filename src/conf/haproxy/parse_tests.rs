@@ -162,9 +162,8 @@ global
     let g = &config.global;
     assert_eq!((g.maxconn, g.nbthread), (8192, Some(4)));
     assert_eq!(g.user.as_deref(), Some("haproxy"));
-    // chroot would hide the files a reload re-reads: ignored, with a warning.
-    assert_eq!(g.chroot, None);
-    assert!(warnings.iter().any(|w| w.message.contains("'chroot' ignored")), "{warnings:?}");
+    assert_eq!(g.chroot.as_deref(), Some(std::path::Path::new("/var/lib/haproxy")));
+    assert!(!warnings.iter().any(|w| w.message.contains("chroot")), "{warnings:?}");
     assert_eq!(g.logs.len(), 5);
     assert_eq!(g.logs[0].dest, LogDest::Unix(PathBuf::from("/dev/log")));
     assert_eq!(g.logs[0].max_level, Level::Info);

@@ -7,6 +7,7 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::TlsError;
+use crate::conf::source::{self, Kind};
 
 /// Siblings HAProxy reads next to a `crt` file (key, OCSP response, issuer,
 /// SCT list); in a `crt` directory they are not certificates of their own.
@@ -20,7 +21,7 @@ pub(super) struct PemBundle {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })
+    source::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })
 }
 
 fn bad_pem(path: &Path, e: pem::Error) -> TlsError {
@@ -45,21 +46,18 @@ fn key(path: &Path, bytes: &[u8]) -> Result<Option<PrivateKeyDer<'static>>, TlsE
 /// The files a `crt` argument stands for: the file itself, or every regular
 /// file of a directory, sorted by name, without sibling files.
 pub(super) fn expand_crt(path: &Path) -> Result<Vec<PathBuf>, TlsError> {
-    let meta =
-        std::fs::metadata(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
-    if !meta.is_dir() {
+    let kind = source::kind(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
+    if kind != Kind::Dir {
         return Ok(vec![path.to_path_buf()]);
     }
     let entries =
-        std::fs::read_dir(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
+        source::read_dir(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
     let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
-        let p = entry.path();
+    for (p, kind) in entries {
         let is_sibling =
             p.extension().and_then(|e| e.to_str()).is_some_and(|e| SIBLING_EXTENSIONS.contains(&e));
-        // Follow symlinks (certbot-style layouts), skip anything not a file.
-        if !is_sibling && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+        // Symlinks are followed (certbot-style layouts); anything not a file is skipped.
+        if !is_sibling && kind == Kind::File {
             files.push(p);
         }
     }
@@ -84,7 +82,7 @@ pub(super) fn load_bundle(path: &Path) -> Result<PemBundle, TlsError> {
             let mut sibling = path.as_os_str().to_owned();
             sibling.push(".key");
             let sibling = PathBuf::from(sibling);
-            match std::fs::read(&sibling) {
+            match source::read(&sibling) {
                 Ok(kb) => key(&sibling, &kb)?.ok_or(TlsError::NoKey { path: path.to_path_buf() })?,
                 Err(_) => return Err(TlsError::NoKey { path: path.to_path_buf() }),
             }
@@ -106,7 +104,7 @@ pub(super) fn load_ocsp(crt: &Path) -> Result<Option<Vec<u8>>, TlsError> {
     let mut sibling = crt.as_os_str().to_owned();
     sibling.push(".ocsp");
     let sibling = PathBuf::from(sibling);
-    match std::fs::read(&sibling) {
+    match source::read(&sibling) {
         Ok(bytes) if bytes.is_empty() => Ok(None),
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
