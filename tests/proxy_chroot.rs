@@ -85,11 +85,21 @@ async fn chrooted_proxy_reloads_files_through_the_broker() {
     std::fs::write(&cfg.path, config(jail.path(), plain, tls, &crt_dir, &errorfile, &server)).unwrap();
     assert!(reload(&proxy, plain, "from-backend").await, "{}", proxy.log_text());
 
+    // A new jail takes effect at the next start; the reload says so.
+    let sock = files.path().join("admin.sock");
+    let other_jail = tempfile::tempdir().unwrap();
+    std::fs::write(&cfg.path, config(other_jail.path(), plain, tls, &crt_dir, &errorfile, &server)).unwrap();
+    let answer = runtime_cmd(&sock, "reload").await;
+    assert!(
+        answer.starts_with("Success=1")
+            && answer.contains("'chroot' changed: takes effect when the proxy restarts"),
+        "{answer}"
+    );
+
     // A file the configuration names that does not exist: the reload is
     // refused with the reason, the running configuration stays.
     let missing = files.path().join("missing.http");
     std::fs::write(&cfg.path, config(jail.path(), plain, tls, &crt_dir, &missing, &server)).unwrap();
-    let sock = files.path().join("admin.sock");
     let answer = runtime_cmd(&sock, "reload").await;
     assert!(answer.contains("Success=0") && answer.contains("missing.http"), "{answer}");
     assert_eq!(get(plain, "/").await.text(), "from-backend");

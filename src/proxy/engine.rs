@@ -212,6 +212,28 @@ pub struct Engine {
     runtime_sockets: Mutex<Vec<RuntimeServer>>,
 }
 
+/// Process settings a running proxy cannot change in place (it is already
+/// jailed, unprivileged, sized): named in the reload's warnings.
+fn restart_only_changes(old: &haproxy::Global, new: &haproxy::Global) -> Vec<String> {
+    let mut changed = Vec::new();
+    if old.chroot != new.chroot {
+        changed.push("chroot");
+    }
+    if old.user != new.user || old.group != new.group {
+        changed.push("user/group");
+    }
+    if old.nbthread != new.nbthread {
+        changed.push("nbthread");
+    }
+    if old.pidfile != new.pidfile {
+        changed.push("pidfile");
+    }
+    changed
+        .into_iter()
+        .map(|what| format!("'{what}' changed: takes effect when the proxy restarts"))
+        .collect()
+}
+
 /// Reads, parses and checks a configuration file.
 pub fn load(path: &Path) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
     let name = path.display().to_string();
@@ -327,12 +349,17 @@ impl Engine {
         // Bind before swapping so that a failed bind leaves everything as it was;
         // the sockets bound here are the ones that go live.
         let fresh = self.bind_new(&new)?;
+        let mut warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        warnings.extend(restart_only_changes(&self.shared.tables.load().config.global, &new.config.global));
         self.shared.resize_conn_slots(new.config.global.maxconn as usize);
         self.shared.tables.store(Arc::clone(&new));
         self.runtime_config.store(Arc::clone(&new.config));
         self.activate(fresh, &new)?;
         self.start_health_checks(&new);
-        Ok(warnings.iter().map(ToString::to_string).collect())
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(warnings)
     }
 
     /// Opens the `stats socket`s, plus `control` (admin level: the

@@ -100,6 +100,17 @@ fn problem(path: &Path, what: &str, expect: Expect) -> Option<String> {
 /// hold what they should; each problem is an error at the line of its directive.
 pub fn check_files(config: &Config, file: &str) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
+    // The proxy could not start in a jail that is not there (HAProxy's
+    // `-c` does not look; its start fails the same way).
+    if let Some(dir) = &config.global.chroot {
+        if source::kind(dir).ok() != Some(Kind::Dir) {
+            diags.push(Diagnostic::error(
+                file,
+                config.global.chroot_line,
+                format!("chroot directory '{}' does not exist", dir.display()),
+            ));
+        }
+    }
     each_file(config, |line, path, what, expect| {
         if let Some(message) = problem(path, what, expect) {
             diags.push(Diagnostic::error(file, line, message));
@@ -113,10 +124,11 @@ pub fn check_files(config: &Config, file: &str) -> Vec<Diagnostic> {
     diags
 }
 
-/// Every file or directory the configuration names (what the chroot's file
-/// broker may hand out, with the companions and entries of these).
+/// Every file or directory the configuration names, the chroot directory
+/// included (what the chroot's file broker may hand out, with the companions
+/// and entries of these).
 pub fn referenced_files(config: &Config) -> Vec<PathBuf> {
-    let mut paths = Vec::new();
+    let mut paths: Vec<PathBuf> = config.global.chroot.iter().cloned().collect();
     each_file(config, |_, path, _, _| paths.push(path.to_path_buf()));
     paths.sort();
     paths.dedup();
@@ -165,6 +177,21 @@ fn each_file(config: &Config, mut check: impl FnMut(usize, &Path, &'static str, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chroot_directory_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            format!("global\n  chroot {}\n  chroot {}/nope\n", dir.path().display(), dir.path().display());
+        let (config, _) = super::super::parse("t.cfg", &text);
+        let diags = check_files(&config.unwrap(), "t.cfg");
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].line, 3);
+        assert!(diags[0].message.contains("chroot directory") && diags[0].message.contains("nope"));
+        let (config, _) =
+            super::super::parse("t.cfg", &format!("global\n  chroot {}\n", dir.path().display()));
+        assert!(check_files(&config.unwrap(), "t.cfg").is_empty());
+    }
 
     fn fixture(name: &str) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs").join(name);

@@ -66,7 +66,10 @@ pub(super) fn global_keyword(
         }
         "user" => global.user = Some(one()?.to_string()),
         "group" => global.group = Some(one()?.to_string()),
-        "chroot" => global.chroot = Some(PathBuf::from(one()?)),
+        "chroot" => {
+            global.chroot = Some(PathBuf::from(one()?));
+            global.chroot_line = line;
+        }
         "pidfile" => global.pidfile = Some(PathBuf::from(one()?)),
         "node" => global.node = Some(one()?.to_string()),
         "description" => global.description = Some(args.join(" ")),

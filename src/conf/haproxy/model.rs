@@ -39,6 +39,8 @@ pub struct Global {
     pub user: Option<String>,
     pub group: Option<String>,
     pub chroot: Option<PathBuf>,
+    /// Line of `chroot` (for the check that the directory exists).
+    pub chroot_line: usize,
     pub pidfile: Option<PathBuf>,
     pub logs: Vec<LogTarget>,
     pub stats_sockets: Vec<StatsSocket>,
@@ -61,6 +63,7 @@ impl Default for Global {
             user: None,
             group: None,
             chroot: None,
+            chroot_line: 0,
             pidfile: None,
             logs: Vec::new(),
             stats_sockets: Vec::new(),
