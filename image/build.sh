@@ -92,7 +92,9 @@ depmod -b "$work/kernel" "$kver"
 
 # --- root file system (initramfs) ----------------------------------------------
 root="$work/root"
-mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,data,root,var/log,etc,lib64,usr/lib}
+# var/lib/haproxy: the usual `chroot` of haproxy.cfg files (an empty jail, as
+# Debian's haproxy package creates it), so they run unchanged.
+mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,data,root,var/log,var/lib/haproxy,etc,lib64,usr/lib}
 ln -s bin "$root/sbin"
 ln -s ../bin "$root/usr/bin"
 ln -s ../bin "$root/usr/sbin"
