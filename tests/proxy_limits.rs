@@ -105,3 +105,53 @@ async fn pidfile_chroot_and_privilege_drop() {
     assert_eq!(get(port, "/").await.text(), "ok");
     assert!(lanai.log_text().contains("reload"), "{}", lanai.log_text());
 }
+
+/// Reads from a connection that sent nothing until the proxy closes it; returns
+/// how long that took (None: still open after `within`).
+fn wait_closed(conn: &mut std::net::TcpStream, within: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let start = Instant::now();
+    conn.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 64];
+    match conn.read(&mut buf) {
+        Ok(0) => Some(start.elapsed()),
+        Ok(n) => panic!("unexpected {n} bytes from the proxy: {:?}", &buf[..n]),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(start.elapsed()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connection_closes_after_http_request_timeout() {
+    let (be, _) = slow_counting(Duration::ZERO).await;
+    let port = free_port();
+    let cfg = write_config(&config(
+        port,
+        &format!("server s 127.0.0.1:{}", be.port),
+        "    timeout http-request 500ms\n",
+    ));
+    let _l = start_lanai(&cfg.path, port);
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Others are served meanwhile.
+    assert_eq!(get(port, "/").await.status, 200);
+    let closed = tokio::task::spawn_blocking(move || wait_closed(&mut silent, Duration::from_secs(5)))
+        .await
+        .unwrap()
+        .expect("a connection that never sends is closed");
+    assert!(closed >= Duration::from_millis(300), "closed too early: {closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connection_closes_on_graceful_stop() {
+    let (be, _) = slow_counting(Duration::ZERO).await;
+    let port = free_port();
+    let cfg = write_config(&config(port, &format!("server s 127.0.0.1:{}", be.port), ""));
+    let mut l = start_lanai(&cfg.path, port);
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(get(port, "/").await.status, 200);
+    l.signal(nix::sys::signal::Signal::SIGTERM);
+    let closed =
+        tokio::task::spawn_blocking(move || wait_closed(&mut silent, Duration::from_secs(5))).await.unwrap();
+    assert!(closed.is_some(), "the silent connection survived the stop (timeout client is 10s)");
+    assert!(l.wait_exit(Duration::from_secs(5)).is_some(), "lanai did not exit");
+}

@@ -5,6 +5,10 @@
 #
 #   bash bench/proxy/run.sh            # writes bench/out/proxy-<date>.md
 #   DURATION=20 bash bench/proxy/run.sh
+#   PARTS="http idle" bash bench/proxy/run.sh   # only some sections (http tcp tls idle)
+#   ROUNDS=3 bash bench/proxy/run.sh   # repeat the HTTP runs (one row each)
+#   LANAI_B=/path/to/other/lanai bash bench/proxy/run.sh   # also run a second
+#       lanai build ("lanai-b" rows), side by side with the first
 #
 # Measures: HTTP keep-alive req/s and p99 latency (wrk, 64 connections),
 # TCP bulk throughput (mode tcp relay of a 1 GiB download), RSS with IDLE
@@ -21,20 +25,23 @@ root=$(pwd)
 DURATION=${DURATION:-10}
 IDLE=${IDLE:-8500}
 CONNS=${CONNS:-64}
+PARTS=${PARTS:-http tcp tls idle}
+LANAI_B=${LANAI_B:-}
+part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
 for tool in haproxy nginx wrk curl openssl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install haproxy nginx-light wrk curl openssl" >&2; exit 1; }
 done
-cargo build --release --locked >/dev/null
-LANAI=$root/target/release/lanai
+LANAI=${LANAI:-$root/target/release/lanai}
+[ -n "${NO_BUILD:-}" ] || cargo build --release --locked >/dev/null
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"   # 10k idle connections need ~10k descriptors
 
-BACKEND=18080 HA=18081 LA=18082 NG=18083 HA_TCP=18091 LA_TCP=18092 HA_TLS=18101 LA_TLS=18102
+BACKEND=18080 HA=18081 LA=18082 NG=18083 LB=18084 HA_TCP=18091 LA_TCP=18092 LB_TCP=18094 HA_TLS=18101 LA_TLS=18102 LB_TLS=18104
 mkdir -p "$work/www"
-head -c 1073741824 /dev/zero > "$work/www/big"
+if part tcp; then head -c 1073741824 /dev/zero > "$work/www/big"; fi
 
 # ---- the backend: nginx, 1 worker, small response, keep-alive
 cat > "$work/backend.conf" <<NGX
@@ -76,6 +83,12 @@ sed -e "s/PORT_HTTP/$HA/" -e "s/PORT_TCP/$HA_TCP/" -e "s/PORT_TLS/$HA_TLS/" "$wo
 sed -e "s/PORT_HTTP/$LA/" -e "s/PORT_TCP/$LA_TCP/" -e "s/PORT_TLS/$LA_TLS/" "$work/proxy.cfg" > "$work/lanai.cfg"
 haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.err" & HA_PID=$!; pids+=($HA_PID)
 LANAI_LOG=warn "$LANAI" proxy -f "$work/lanai.cfg" 2>"$work/lanai.err" & LA_PID=$!; pids+=($LA_PID)
+names_http="haproxy lanai nginx"; names_l4="haproxy lanai"
+if [ -n "$LANAI_B" ]; then
+  sed -e "s/PORT_HTTP/$LB/" -e "s/PORT_TCP/$LB_TCP/" -e "s/PORT_TLS/$LB_TLS/" "$work/proxy.cfg" > "$work/lanai-b.cfg"
+  LANAI_LOG=warn "$LANAI_B" proxy -f "$work/lanai-b.cfg" 2>"$work/lanai-b.err" & LB_PID=$!; pids+=($LB_PID)
+  names_http="haproxy lanai lanai-b nginx"; names_l4="haproxy lanai lanai-b"
+fi
 cat > "$work/ngproxy.conf" <<NGX
 daemon off; master_process off; worker_processes 1; pid $work/ngproxy.pid; worker_rlimit_nofile 19000;
 error_log $work/ngproxy.err; events { worker_connections 20000; }
@@ -107,15 +120,17 @@ report=$out/proxy-$(date -u +%Y%m%dT%H%M%SZ).md
 {
 echo "# Proxy benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2), lanai $(git -C "$root" rev-parse --short HEAD)."
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2), lanai $(git -C "$root" rev-parse --short HEAD)${LANAI_B:+, lanai-b = $LANAI_B}."
 echo "Command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION s per run, wrk -t2 -c$CONNS)."
 echo
+if part http; then
 echo "## HTTP keep-alive, small response"
 echo
 echo "| proxy | req/s | p99 | CPU per request (µs) | errors |"
 echo "|---|---|---|---|---|"
-for name in haproxy lanai nginx; do
-  case $name in haproxy) port=$HA; pid=$HA_PID;; lanai) port=$LA; pid=$LA_PID;; nginx) port=$NG; pid=$NG_PID;; esac
+for round in $(seq "${ROUNDS:-1}"); do
+for name in $names_http; do
+  case $name in haproxy) port=$HA; pid=$HA_PID;; lanai) port=$LA; pid=$LA_PID;; lanai-b) port=$LB; pid=$LB_PID;; nginx) port=$NG; pid=$NG_PID;; esac
   wrk -t1 -c8 -d2s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true   # warm-up
   t0=$(cpu_ticks "$pid")
   IFS='|' read -r rps p99 errs total < <(wrk_run "http://127.0.0.1:$port/")
@@ -123,13 +138,16 @@ for name in haproxy lanai nginx; do
   cpu=$(( total > 0 ? (t1 - t0) * 1000000 / HZ / total : 0 ))
   echo "| $name | $rps | $p99 | $cpu | $errs |"
 done
+done
 echo
+fi
+if part tcp; then
 echo "## TCP bulk throughput (mode tcp, 1 GiB download through the relay)"
 echo
 echo "| proxy | MB/s |"
 echo "|---|---|"
-for name in haproxy lanai; do
-  case $name in haproxy) port=$HA_TCP;; lanai) port=$LA_TCP;; esac
+for name in $names_l4; do
+  case $name in haproxy) port=$HA_TCP;; lanai) port=$LA_TCP;; lanai-b) port=$LB_TCP;; esac
   best=0
   for _ in 1 2 3; do
     speed=$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$port/big")
@@ -138,22 +156,26 @@ for name in haproxy lanai; do
   echo "| $name | $(python3 -c "print(round($best/1e6))") |"
 done
 echo
+fi
+if part tls; then
 echo "## TLS handshakes (https, Connection: close: one full handshake per request)"
 echo
 echo "| proxy | handshakes/s | p99 |"
 echo "|---|---|---|"
-for name in haproxy lanai; do
-  case $name in haproxy) port=$HA_TLS;; lanai) port=$LA_TLS;; esac
+for name in $names_l4; do
+  case $name in haproxy) port=$HA_TLS;; lanai) port=$LA_TLS;; lanai-b) port=$LB_TLS;; esac
   IFS='|' read -r rps p99 errs _ < <(wrk_run "https://127.0.0.1:$port/" -H "Connection: close")
   echo "| $name | $rps | $p99 |"
 done
 echo
+fi
+if part idle; then
 echo "## Memory with $IDLE idle client connections"
 echo
 echo "| proxy | RSS before (MiB) | RSS with $IDLE idle (MiB) | per connection (KiB) |"
 echo "|---|---|---|---|"
-for name in haproxy lanai; do
-  case $name in haproxy) port=$HA; pid=$HA_PID;; lanai) port=$LA; pid=$LA_PID;; esac
+for name in $names_l4; do
+  case $name in haproxy) port=$HA; pid=$HA_PID;; lanai) port=$LA; pid=$LA_PID;; lanai-b) port=$LB; pid=$LB_PID;; esac
   before=$(rss_kb "$pid")
   coproc IDLE_CLIENT { python3 "$root/bench/proxy/idle_conns.py" "$port" "$IDLE"; }
   read -r _ <&"${IDLE_CLIENT[0]}"
@@ -164,5 +186,6 @@ for name in haproxy lanai; do
   echo "| $name | $((before/1024)) | $((after/1024)) | $(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.2f", (a-b)/n }') |"
   sleep 1
 done
+fi
 } | tee "$report"
 echo "report: $report" >&2

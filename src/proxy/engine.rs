@@ -9,6 +9,7 @@
 //! requests in flight finish on the tables they started with.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +46,11 @@ pub struct Shared {
     pub started: Instant,
     active: AtomicUsize,
     idle: Notify,
+    /// Graceful stop (or the engine gone): connections still waiting for
+    /// their first byte close. Cheaper to wait on than `stopping` (a
+    /// `Notified` is half a watch `changed()` future, in every idle task).
+    unused_close: Notify,
+    unused_closing: std::sync::atomic::AtomicBool,
 }
 
 /// Counts a live client connection; wakes the stopper when the last one ends.
@@ -72,6 +78,12 @@ impl Shared {
             // Only free permits can be withdrawn; busy ones come back later.
             self.conn_slots.forget_permits(old - total);
         }
+    }
+
+    /// Closes the connections that never sent anything, now and from now on.
+    fn close_unused(&self) {
+        self.unused_closing.store(true, Ordering::Release);
+        self.unused_close.notify_waiters();
     }
 
     pub fn active_connections(&self) -> usize {
@@ -212,6 +224,14 @@ pub struct Engine {
     runtime_sockets: Mutex<Vec<RuntimeServer>>,
 }
 
+impl Drop for Engine {
+    /// As with a graceful stop, connections waiting for their first byte
+    /// close when the engine goes away (they would never be served).
+    fn drop(&mut self) {
+        self.shared.close_unused();
+    }
+}
+
 /// Process settings a running proxy cannot change in place (it is already
 /// jailed, unprivileged, sized): named in the reload's warnings.
 fn restart_only_changes(old: &haproxy::Global, new: &haproxy::Global) -> Vec<String> {
@@ -275,6 +295,8 @@ impl Engine {
             started: Instant::now(),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
+            unused_close: Notify::new(),
+            unused_closing: std::sync::atomic::AtomicBool::new(false),
         });
         let engine = Arc::new(Engine {
             shared,
@@ -440,6 +462,7 @@ impl Engine {
         self.health.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.runtime_sockets.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let _ = self.stop_tx.send(true);
+        self.shared.close_unused();
         let drained = async {
             loop {
                 let notified = self.shared.idle.notified();
@@ -502,102 +525,157 @@ async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared
         };
         let tables = shared.tables.load();
         let Some((fe, bind_idx)) = tables.frontend_for(addr) else { continue };
-        let fe = Arc::clone(fe);
-        let guard = shared.enter();
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let _guard = guard;
-            let _slot = slot;
-            serve_connection(stream, peer, addr, fe, bind_idx, shared).await;
-        });
+        let conn = Accepted {
+            fe: Arc::clone(fe),
+            generation: tables.generation,
+            bind_idx: bind_idx as u32,
+            _slot: slot,
+            _guard: shared.enter(),
+            shared: Arc::clone(&shared),
+        };
+        tokio::spawn(serve_connection(stream, peer, conn));
     }
 }
 
-async fn serve_connection(
+/// What a connection task keeps from its accept. Everything a connection
+/// holds while it waits for its first byte lives in its task, so this stays
+/// small; the rest is boxed once the client has sent something.
+struct Accepted {
+    fe: Arc<Frontend>,
+    /// `Tables::generation` `fe` was found in.
+    generation: u64,
+    bind_idx: u32,
+    shared: Arc<Shared>,
+    /// Global `maxconn` slot and active-connection count, held to the end.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _guard: ActiveGuard,
+}
+
+/// Not an `async fn`: its arguments would be stored twice in the task (as
+/// arguments and as the locals they are moved to); an `async move` block uses
+/// its captures in place (392 bytes against 576, in release).
+#[allow(clippy::manual_async_fn)]
+fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    listener: SocketAddr,
-    fe: Arc<Frontend>,
-    bind_idx: usize,
-    shared: Arc<Shared>,
-) {
-    let mut stream = stream;
-    let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().unwrap_or(listener);
-    let _session = fe.counters.open_session();
-    let mut conn = ConnInfo { client: peer, local, tls: false, sni: None };
-    if fe.cfg.binds.get(bind_idx).is_some_and(|b| b.accept_proxy) {
-        let wait = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(5));
-        // Boxed: its buffers should not weigh on every connection's task.
-        match Box::pin(proxy_protocol::read_header(&mut stream, wait)).await {
-            Ok(header) => {
-                if let Some(addrs) = header.addresses {
-                    conn.client = addrs.source;
-                    conn.local = addrs.destination;
-                }
+    accepted: Accepted,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let _session = accepted.fe.counters.open_session();
+        let fe = &accepted.fe;
+        let accept_proxy = fe.cfg.binds.get(accepted.bind_idx as usize).is_some_and(|b| b.accept_proxy);
+        if fe.cfg.mode == Mode::Http && !accept_proxy {
+            // Nothing but the socket is kept until the client sends a byte: idle
+            // connections stay small (HAProxy allocates nothing for them either).
+            let _ = stream.set_nodelay(true);
+            if accepted.shared.logs_connect(fe) {
+                let listener = fe.cfg.binds.get(accepted.bind_idx as usize).map_or(peer, |b| b.addr);
+                let local = stream.local_addr().unwrap_or(listener);
+                let conn = ConnInfo { client: peer, local, tls: false, sni: None };
+                accepted.shared.log_connect(fe, &conn);
             }
-            Err(e) => {
-                tracing::debug!("{peer}: bad PROXY header: {e}");
+            let limit = fe.cfg.timeouts.http_request.or(fe.cfg.timeouts.client);
+            if !wait_for_data(&stream, limit, &accepted.shared).await {
                 return;
             }
-        }
-    }
-    shared.log_connect(&fe, &conn);
-    if fe.cfg.mode == Mode::Http && !wait_for_data(&stream, &fe, &shared).await {
-        return;
-    }
-    // The protocol state (hyper's buffers, TLS) is boxed so that it is only
-    // allocated once the client has sent something: idle connections stay small.
-    match fe.cfg.mode {
-        Mode::Tcp => Box::pin(super::tcp::serve(stream, conn, fe, shared)).await,
-        Mode::Http => {
-            let tls = fe.tls.get(bind_idx).cloned().flatten();
-            match tls {
-                None => {
-                    let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
-                    Box::pin(http_serve::serve(stream, env, false)).await;
-                }
-                Some(config) => {
-                    Box::pin(async move {
-                        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                        let handshake = acceptor.accept(stream);
-                        let timeout = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(30));
-                        let Ok(Ok(tls_stream)) = tokio::time::timeout(timeout, handshake).await else {
-                            return;
-                        };
-                        let (_, session) = tls_stream.get_ref();
-                        let h2 = session.alpn_protocol() == Some(b"h2");
-                        let sni = session.server_name().map(str::to_string);
-                        let conn = ConnInfo { tls: true, sni, ..conn };
-                        let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared });
-                        http_serve::serve(tls_stream, env, h2).await;
-                    })
-                    .await
-                }
-            }
+            Box::pin(serve_started(stream, peer, &accepted, true)).await
+        } else {
+            Box::pin(serve_started(stream, peer, &accepted, false)).await
         }
     }
 }
 
-/// Waits until the client sends its first byte, `timeout http-request` (or
-/// `timeout client`) at most, or a graceful stop. False: close silently, as
-/// HAProxy does with a connection that never sent anything.
-async fn wait_for_data(stream: &TcpStream, fe: &Frontend, shared: &Shared) -> bool {
-    let mut stopping = shared.stopping.clone();
-    let limit = fe.cfg.timeouts.http_request.or(fe.cfg.timeouts.client);
-    // `peek` waits for a real byte (or EOF); `readable()` may wake spuriously.
-    let ready = async {
-        let mut byte = [0u8; 1];
-        let peek = stream.peek(&mut byte);
-        match limit {
-            Some(t) => tokio::time::timeout(t, peek).await.is_ok_and(|r| r.is_ok_and(|n| n > 0)),
-            None => peek.await.is_ok_and(|n| n > 0),
-        }
-    };
-    tokio::select! {
-        ok = ready => ok,
-        _ = async { let _ = stopping.wait_for(|s| *s).await; } => false,
+/// The connection once it has data (HTTP) or from the start (tcp mode, PROXY
+/// protocol). `waited`: the first byte is there and the "Connect" line logged.
+async fn serve_started(mut stream: TcpStream, peer: SocketAddr, accepted: &Accepted, waited: bool) {
+    let fe = Arc::clone(&accepted.fe);
+    let shared = Arc::clone(&accepted.shared);
+    let bind_idx = accepted.bind_idx as usize;
+    let listener = fe.cfg.binds.get(bind_idx).map_or(peer, |b| b.addr);
+    if !waited {
+        let _ = stream.set_nodelay(true);
     }
+    let local = stream.local_addr().unwrap_or(listener);
+    let mut conn = ConnInfo { client: peer, local, tls: false, sni: None };
+    if !waited {
+        if fe.cfg.binds.get(bind_idx).is_some_and(|b| b.accept_proxy) {
+            let wait = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(5));
+            match proxy_protocol::read_header(&mut stream, wait).await {
+                Ok(header) => {
+                    if let Some(addrs) = header.addresses {
+                        conn.client = addrs.source;
+                        conn.local = addrs.destination;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("{peer}: bad PROXY header: {e}");
+                    return;
+                }
+            }
+        }
+        shared.log_connect(&fe, &conn);
+        let limit = fe.cfg.timeouts.http_request.or(fe.cfg.timeouts.client);
+        if fe.cfg.mode == Mode::Http && !wait_for_data(&stream, limit, &shared).await {
+            return;
+        }
+    }
+    let generation = accepted.generation;
+    match fe.cfg.mode {
+        Mode::Tcp => super::tcp::serve(stream, conn, fe, shared).await,
+        Mode::Http => match fe.tls.get(bind_idx).cloned().flatten() {
+            None => {
+                let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared, generation });
+                http_serve::serve(stream, env, false).await;
+            }
+            Some(config) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                let handshake = acceptor.accept(stream);
+                let timeout = fe.cfg.timeouts.client.unwrap_or(Duration::from_secs(30));
+                let Ok(Ok(tls_stream)) = tokio::time::timeout(timeout, handshake).await else {
+                    return;
+                };
+                let (_, session) = tls_stream.get_ref();
+                let h2 = session.alpn_protocol() == Some(b"h2");
+                let sni = session.server_name().map(str::to_string);
+                let conn = ConnInfo { tls: true, sni, ..conn };
+                let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared, generation });
+                http_serve::serve(tls_stream, env, h2).await;
+            }
+        },
+    }
+}
+
+/// Waits until the client sends its first byte, `limit` at most, or a
+/// graceful stop. False: close silently, as HAProxy does with a connection
+/// that never sent anything. The socket is polled by hand (no waiter node of
+/// its own): an idle connection's task holds its socket, a timer and a
+/// `Notified`.
+async fn wait_for_data(stream: &TcpStream, limit: Option<Duration>, shared: &Shared) -> bool {
+    let sleep = limit.map(tokio::time::sleep);
+    tokio::pin!(sleep);
+    // Created before the flag is read: a stop after the read still wakes it.
+    let stop = shared.unused_close.notified();
+    tokio::pin!(stop);
+    if shared.unused_closing.load(Ordering::Acquire) {
+        return false;
+    }
+    std::future::poll_fn(|cx| {
+        use std::task::Poll;
+        // `peek` waits for a real byte (or EOF); readiness alone may be spurious.
+        let mut byte = [std::mem::MaybeUninit::uninit(); 1];
+        let mut buf = tokio::io::ReadBuf::uninit(&mut byte);
+        match stream.poll_peek(cx, &mut buf) {
+            Poll::Ready(Ok(n)) => return Poll::Ready(n > 0),
+            Poll::Ready(Err(_)) => return Poll::Ready(false),
+            Poll::Pending => {}
+        }
+        let timed_out = sleep.as_mut().as_pin_mut().is_some_and(|s| s.poll(cx).is_ready());
+        if timed_out || stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Runtime-API state changes go to the global `log` targets and our own log.

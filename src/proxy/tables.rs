@@ -24,7 +24,12 @@ pub struct Tables {
     pub backends: HashMap<String, Arc<Backend>>,
     /// Listening address → (index in `frontends`, index of the bind).
     pub binds: HashMap<SocketAddr, (usize, usize)>,
+    /// Distinct for every `build`: a connection that saw this generation at
+    /// accept time can keep using its frontend without looking it up again.
+    pub generation: u64,
 }
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 pub struct Frontend {
     pub cfg: Proxy,
@@ -41,6 +46,8 @@ pub struct Backend {
     pub logger: Arc<Logger>,
     /// Woken when a server session ends, for requests queued on `maxconn`.
     pub slot_freed: tokio::sync::Notify,
+    /// Some server has a `maxconn`: requests may queue, `slot_freed` matters.
+    pub queueable: bool,
     pub servers: Vec<BackendServer>,
     pub balancer: Balancer,
     pub counters: Arc<Counters>,
@@ -222,6 +229,7 @@ pub fn build(
                     cfg: proxy.clone(),
                     logger: Arc::clone(&logger),
                     slot_freed: tokio::sync::Notify::new(),
+                    queueable: proxy.servers.iter().any(|s| s.maxconn.is_some_and(|m| m > 0)),
                     servers,
                     balancer: Balancer::new(proxy.balance.clone(), proxy.options.allbackups),
                     counters: Arc::clone(&pstate.backend),
@@ -238,7 +246,8 @@ pub fn build(
         |b: &str, s: &str| config.proxy(b).is_some_and(|p| p.servers.iter().any(|x| x.name == s));
     registry.retain_servers(&keep_servers);
     registry.retain_proxies(&|p| config.proxy(p).is_some());
-    Ok(Tables { config, frontends, backends, binds })
+    let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(Tables { config, frontends, backends, binds, generation })
 }
 
 fn resolve(server: &Server) -> Result<SocketAddr, String> {

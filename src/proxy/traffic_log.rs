@@ -37,13 +37,14 @@ impl Shared {
             return;
         }
         let conn_count = |c: &Counters| c.current() as u32;
+        let (backend, server) = (log.backend_name(), log.server_name());
         let (beconn, srv_conn) = self
             .tables
             .load()
             .backends
-            .get(&log.backend)
+            .get(backend)
             .map(|be| {
-                let srv = be.servers.iter().find(|s| s.cfg.name == log.server);
+                let srv = be.servers.iter().find(|s| s.cfg.name == server);
                 (conn_count(&be.counters), srv.map_or(0, |s| conn_count(&s.state.counters)))
             })
             .unwrap_or((0, 0));
@@ -52,13 +53,14 @@ impl Shared {
         let t = r.termination;
         let record = HttpLogRecord {
             client: log.conn.client,
-            accept_date: log.accept_date,
+            // When the request started (the clock now, less the time since).
+            accept_date: std::time::SystemTime::now() - log.started.elapsed(),
             frontend: fe.cfg.name.clone(),
             frontend_tls: log.conn.tls,
-            backend: log.backend.clone(),
-            server: log.server.clone(),
+            backend: backend.to_string(),
+            server: server.to_string(),
             tr: 0,
-            tw: if r.connect_ms >= 0 || log.server != "<NOSRV>" { 0 } else { -1 },
+            tw: if r.connect_ms >= 0 || server != "<NOSRV>" { 0 } else { -1 },
             tc: r.connect_ms,
             tr_server,
             ta: log.started.elapsed().as_millis() as i64,
@@ -113,11 +115,16 @@ impl Shared {
 
     /// HAProxy's "Connect from" line, for proxies that log without httplog/tcplog.
     pub(super) fn log_connect(&self, fe: &Frontend, conn: &ConnInfo) {
-        let opts = &fe.cfg.options;
-        if fe.logger.is_empty() || opts.httplog || opts.tcplog || opts.dontlognull {
+        if !self.logs_connect(fe) {
             return;
         }
         let line = format_connect(conn.client, conn.local, &fe.cfg.name, fe.cfg.mode == Mode::Http);
         fe.logger.log(Level::Info, None, &line);
+    }
+
+    /// Whether `log_connect` writes a line for this frontend.
+    pub(super) fn logs_connect(&self, fe: &Frontend) -> bool {
+        let opts = &fe.cfg.options;
+        !(fe.logger.is_empty() || opts.httplog || opts.tcplog || opts.dontlognull)
     }
 }

@@ -33,7 +33,8 @@ const MAX_RETRY_BODY: u64 = 16 * 1024;
 /// What happened to a forwarded request, for logs and counters.
 #[derive(Debug, Clone, Default)]
 pub struct ForwardReport {
-    pub server: Option<String>,
+    /// Index in the backend's servers of the last server tried.
+    pub server: Option<usize>,
     pub retries: u32,
     pub redispatched: bool,
     /// HAProxy's two first termination-state characters, e.g. "SC", "sH", "--".
@@ -62,31 +63,79 @@ pub struct ForwardOptions<'a> {
 }
 
 /// Hop-by-hop headers, never forwarded as such (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::try_from(t.trim()).ok())
-        .collect();
-    for name in listed {
-        if !(keep_upgrade && name == http::header::UPGRADE) {
+/// Bit of a hop-by-hop header in the mask `hop_by_hop_present` returns.
+fn hop_bit(name: &HeaderName) -> u8 {
+    use http::header::{TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    if name == CONNECTION {
+        1
+    } else if name == KEEP_ALIVE {
+        2
+    } else if name == PROXY_CONNECTION {
+        4
+    } else if name == TE {
+        8
+    } else if name == TRAILER {
+        16
+    } else if name == TRANSFER_ENCODING {
+        32
+    } else if name == UPGRADE {
+        64
+    } else {
+        0
+    }
+}
+
+/// Removes the hop-by-hop headers and those the `Connection` header lists.
+/// Returns whether `Connection` carried the `close` option. One pass over the
+/// names first: most messages carry none of them, or only `Connection`.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
+    use http::header::{TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    let present = headers.keys().fold(0u8, |mask, name| mask | hop_bit(name));
+    let mut close = false;
+    if present & 1 != 0 {
+        // Headers the Connection header names (without allocating unless one
+        // of them is really there).
+        let mut listed: Vec<HeaderName> = Vec::new();
+        for token in
+            headers.get_all(CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
+        {
+            let token = token.trim();
+            if token.eq_ignore_ascii_case("close") {
+                close = true;
+            }
+            if token.is_empty() || !headers.contains_key(token) {
+                continue;
+            }
+            if let Ok(name) = HeaderName::try_from(token) {
+                if !(keep_upgrade && name == UPGRADE) {
+                    listed.push(name);
+                }
+            }
+        }
+        for name in listed {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
-        if keep_upgrade && (name == "upgrade" || name == "connection") {
-            continue;
+    let removable = [(2, KEEP_ALIVE), (4, PROXY_CONNECTION), (8, TE), (16, TRAILER), (32, TRANSFER_ENCODING)];
+    for (bit, name) in removable {
+        if present & bit != 0 {
+            headers.remove(name);
         }
-        headers.remove(name);
     }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        if present & 1 != 0 {
+            headers.remove(CONNECTION);
+        }
+        if present & 64 != 0 {
+            headers.remove(UPGRADE);
+        }
     }
+    close
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -193,7 +242,15 @@ pub async fn forward(
     if let Some(ff) = opts.forwardfor {
         add_forwarded_for(&mut parts.headers, ff, conn);
     }
-    let uri = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").parse().unwrap_or_default();
+    // Servers get the origin form: a request in that form already is kept as is.
+    let uri = if parts.uri.scheme().is_none()
+        && parts.uri.authority().is_none()
+        && parts.uri.path_and_query().is_some()
+    {
+        parts.uri
+    } else {
+        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").parse().unwrap_or_default()
+    };
     let head = Head { method: parts.method, uri, headers: parts.headers };
 
     let retry_on = &be.cfg.retry_on;
@@ -235,12 +292,12 @@ pub async fn forward(
             be.counters.redispatches.fetch_add(1, Ordering::Relaxed);
         }
         let srv = &be.servers[idx];
-        report.server = Some(srv.cfg.name.clone());
+        report.server = Some(idx);
         let session = srv.state.counters.open_session();
         let started = std::time::Instant::now();
         // Connect before touching the body, so a connection failure leaves a
         // streamed body unread and the request can still be retried.
-        let target = Target { conn, host: head.headers.get(HOST).and_then(|h| h.to_str().ok()) };
+        let target = Target { conn, headers: &head.headers };
         let outcome = match acquire(srv, be, &target).await {
             Err(failure) => Err(failure),
             Ok((sender, reused, connect_ms)) => match body_slot.take() {
@@ -282,12 +339,9 @@ pub async fn forward(
                 srv.state.counters.count_response(status);
                 be.counters.count_response(status);
                 let server_upgrade = if status == 101 { Some(hyper::upgrade::on(&mut resp)) } else { None };
-                let keep = !opts.close_server
-                    && status != 101
-                    && !response_closes(resp.headers())
-                    && poolable(be, srv);
                 let (mut rparts, rbody) = resp.into_parts();
-                strip_hop_by_hop(&mut rparts.headers, status == 101);
+                let server_closes = strip_hop_by_hop(&mut rparts.headers, status == 101);
+                let keep = !opts.close_server && status != 101 && !server_closes && poolable(be, srv);
                 // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
                 rparts.version = Version::HTTP_11;
                 if let Some(ck) =
@@ -304,7 +358,9 @@ pub async fn forward(
                 let pool_srv = Arc::clone(be);
                 let body = ProxyBody::stream(rbody).on_end(Box::new(move |end: BodyEnd| {
                     drop(session);
-                    pool_srv.slot_freed.notify_waiters();
+                    if pool_srv.queueable {
+                        pool_srv.slot_freed.notify_waiters();
+                    }
                     if end.complete && keep {
                         if let Some(s) = pool_srv.servers.get(idx) {
                             s.pool.put(sender);
@@ -383,14 +439,6 @@ fn report_with(mut report: ForwardReport, termination: [u8; 2]) -> ForwardReport
     report
 }
 
-fn response_closes(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-}
-
 fn add_forwarded_for(headers: &mut HeaderMap, ff: &ForwardFor, conn: &ConnInfo) {
     let ip = conn.client.ip();
     let ip = match ip {
@@ -414,7 +462,13 @@ fn add_forwarded_for(headers: &mut HeaderMap, ff: &ForwardFor, conn: &ConnInfo) 
 /// addresses, and `sni req.hdr(host)` the request's Host.
 struct Target<'a> {
     conn: &'a ConnInfo,
-    host: Option<&'a str>,
+    headers: &'a HeaderMap,
+}
+
+impl Target<'_> {
+    fn host(&self) -> Option<&str> {
+        self.headers.get(HOST).and_then(|h| h.to_str().ok())
+    }
 }
 
 /// Connections carrying one client's PROXY header, or one Host's SNI, are
@@ -513,7 +567,7 @@ async fn connect(
         }
         match (&srv.tls, &srv.cfg.tls) {
             (Some(client_cfg), Some(tls)) => {
-                let name = tls::server_name_for(tls, srv.addr, target.host);
+                let name = tls::server_name_for(tls, srv.addr, target.host());
                 let stream = tokio_rustls::TlsConnector::from(Arc::clone(client_cfg))
                     .connect(name, tcp)
                     .await

@@ -22,7 +22,7 @@ use self::body::ProxyBody;
 use self::forward::{ForwardOptions, ForwardReport};
 use self::rules::{apply_request_rules, apply_response_rules, RequestFlags, RequestVerdict};
 use self::samples::{ConnInfo, HttpSamples};
-use super::tables::{Frontend, Tables};
+use super::tables::{Backend, Frontend, Tables};
 
 /// Everything a request needs to know about its connection and the engine.
 pub struct RequestEnv {
@@ -31,22 +31,54 @@ pub struct RequestEnv {
     pub frontend: Arc<Frontend>,
     pub listener: std::net::SocketAddr,
     pub engine: Arc<super::engine::Shared>,
+    /// `Tables::generation` `frontend` was taken from: while it is still the
+    /// live one, `frontend` is current and needs no lookup.
+    pub generation: u64,
 }
 
-/// The data a log line needs about one request.
+/// The data a log line needs about one request. Built for every request, so
+/// it holds no owned strings: names are looked up when a line is written.
 pub struct RequestLog {
     pub fe: Arc<Frontend>,
     pub conn: ConnInfo,
-    pub accept_date: std::time::SystemTime,
     /// Size of the response head sent to the client (HAProxy's %B counts it).
     pub head_bytes: u64,
-    pub frontend: String,
-    pub backend: String,
-    pub server: String,
+    /// The backend chosen; none: the frontend's name is logged.
+    pub backend: Option<Arc<Backend>>,
+    pub server: LogServer,
     pub status: u16,
     pub request_line: String,
     pub report: ForwardReport,
     pub started: Instant,
+}
+
+/// The server field of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogServer {
+    NoServer,
+    Stats,
+    Prometheus,
+    /// Index in the backend's servers.
+    Server(usize),
+}
+
+impl RequestLog {
+    pub fn backend_name(&self) -> &str {
+        self.backend.as_ref().map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str())
+    }
+
+    pub fn server_name(&self) -> &str {
+        match self.server {
+            LogServer::NoServer => "<NOSRV>",
+            LogServer::Stats => "<STATS>",
+            LogServer::Prometheus => "<PROMEX>",
+            LogServer::Server(i) => self
+                .backend
+                .as_ref()
+                .and_then(|b| b.servers.get(i))
+                .map_or("<NOSRV>", |s| s.cfg.name.as_str()),
+        }
+    }
 }
 
 pub async fn handle(
@@ -55,10 +87,14 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, std::convert::Infallible> {
     let started = Instant::now();
     let tables = env.engine.tables.load_full();
-    let fe = tables
-        .frontend_for(env.listener)
-        .map(|(f, _)| Arc::clone(f))
-        .unwrap_or_else(|| Arc::clone(&env.frontend));
+    let fe = if tables.generation == env.generation {
+        Arc::clone(&env.frontend)
+    } else {
+        tables
+            .frontend_for(env.listener)
+            .map(|(f, _)| Arc::clone(f))
+            .unwrap_or_else(|| Arc::clone(&env.frontend))
+    };
     fe.counters.http_requests.fetch_add(1, Ordering::Relaxed);
     let logging = fe.cfg.options.httplog && !fe.logger.is_empty();
     // Built only when a log line will use it: it allocates.
@@ -94,11 +130,9 @@ async fn route(
     let mut log = RequestLog {
         fe: Arc::clone(fe),
         conn: env.conn.clone(),
-        accept_date: std::time::SystemTime::now() - started.elapsed(),
         head_bytes: 0,
-        frontend: fe.cfg.name.clone(),
-        backend: fe.cfg.name.clone(),
-        server: "<NOSRV>".into(),
+        backend: None,
+        server: LogServer::NoServer,
         status: 0,
         request_line,
         report: ForwardReport { termination: *b"--", connect_ms: -1, response_ms: -1, ..Default::default() },
@@ -123,7 +157,7 @@ async fn route(
         log.report.termination = *b"SC";
         return (fe.errors.response(503), log);
     };
-    log.backend = be.cfg.name.clone();
+    log.backend = Some(Arc::clone(&be));
 
     if be.cfg.name != fe.cfg.name {
         let verdict = apply_request_rules(
@@ -141,7 +175,7 @@ async fn route(
     }
     if let Some(resp) = env.engine.serve_stats(&be, req, &env.conn, &nbsrv).await {
         log.report.termination = *b"PR";
-        log.server = "<STATS>".into();
+        log.server = LogServer::Stats;
         return (resp, log);
     }
 
@@ -154,7 +188,7 @@ async fn route(
     // Response rules may test the request: keep a copy of its head only then.
     let (head_for_rules, request) = if has_response_rules { detach_head(request) } else { (None, request) };
     let (mut resp, report) = forward::forward(&be, request, &env.conn, opts).await;
-    log.server = report.server.clone().unwrap_or_else(|| "<NOSRV>".into());
+    log.server = report.server.map_or(LogServer::NoServer, LogServer::Server);
     log.report = report;
     let Some(head_for_rules) = head_for_rules else {
         if fe.cfg.options.httpclose {
@@ -214,7 +248,7 @@ fn local_answer(
         }
         RequestVerdict::Prometheus => {
             log.report.termination = *b"PR";
-            log.server = "<PROMEX>".into();
+            log.server = LogServer::Prometheus;
             let resp = engine.prometheus();
             log.status = resp.status().as_u16();
             Some(resp)
