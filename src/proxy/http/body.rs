@@ -1,5 +1,6 @@
-//! The body type the proxy sends either way: a streamed hyper body passed
-//! through untouched, or bytes the proxy produced (error pages, redirects,
+//! The body type the proxy sends either way: a client's request body streamed
+//! from hyper, a server's response body streamed from its connection, or bytes
+//! the proxy produced (error pages, redirects,
 //! buffered requests kept for L7 retries). An optional end hook runs once when
 //! the body is finished or dropped: it returns the server connection to the
 //! pool, releases the server's session count and writes the log line.
@@ -10,6 +11,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+
+use super::client::ServerBody;
+
+/// Errors of a body being relayed (the client's or the server's connection failed).
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How a body ended: whether it was read to its end, and how many bytes passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +34,8 @@ pub struct ProxyBody {
 
 enum Kind {
     Stream(Incoming),
+    /// Boxed: it holds the server connection, and most bodies are not this.
+    Server(Box<ServerBody>),
     Full(Option<Bytes>),
 }
 
@@ -35,6 +43,7 @@ impl std::fmt::Debug for ProxyBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
             Kind::Stream(_) => f.write_str("ProxyBody::Stream"),
+            Kind::Server(_) => f.write_str("ProxyBody::Server"),
             Kind::Full(b) => write!(f, "ProxyBody::Full({} bytes)", b.as_ref().map_or(0, Bytes::len)),
         }
     }
@@ -52,6 +61,10 @@ impl ProxyBody {
 
     pub fn stream(inner: Incoming) -> Self {
         ProxyBody { kind: Kind::Stream(inner), bytes: 0, on_end: None }
+    }
+
+    pub fn server(inner: ServerBody) -> Self {
+        ProxyBody { kind: Kind::Server(Box::new(inner)), bytes: 0, on_end: None }
     }
 
     /// Adds a hook run once at the end; an existing hook runs first.
@@ -85,15 +98,16 @@ impl Drop for ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         let polled = match &mut this.kind {
-            Kind::Stream(inner) => Pin::new(inner).poll_frame(cx),
+            Kind::Stream(inner) => Pin::new(inner).poll_frame(cx).map_err(BodyError::from),
+            Kind::Server(inner) => Pin::new(inner.as_mut()).poll_frame(cx).map_err(BodyError::from),
             Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
         };
         match &polled {
@@ -115,6 +129,7 @@ impl Body for ProxyBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Stream(inner) => inner.is_end_stream(),
+            Kind::Server(inner) => inner.is_end_stream(),
             Kind::Full(data) => data.is_none(),
         }
     }
@@ -122,6 +137,7 @@ impl Body for ProxyBody {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Stream(inner) => inner.size_hint(),
+            Kind::Server(inner) => inner.size_hint(),
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
         }

@@ -12,12 +12,11 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
 use http::{Request, Response, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::{BodyEnd, ProxyBody};
+use super::client::{RequestBody, ResponseStart, SendError, ServerConn, ServerIo, Upgraded};
 use super::cookie;
 use super::samples::ConnInfo;
 use crate::conf::haproxy::{Balance, ForwardFor};
@@ -52,6 +51,8 @@ enum SendFailure {
     Junk(String),
     /// No response headers within `timeout server`.
     Timeout,
+    /// The client's request body broke off while it was being sent.
+    ClientAbort,
 }
 
 /// Request options decided upstream (rules, frontend).
@@ -154,40 +155,6 @@ struct Head {
     headers: HeaderMap,
 }
 
-impl Head {
-    fn request(&self, body: ProxyBody) -> Request<ProxyBody> {
-        let mut req = Request::new(body);
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
-}
-
-/// The request body across attempts: kept whole when small (replayable), else
-/// streamed once.
-enum BodySlot {
-    Replayable(Bytes),
-    Once(Option<ProxyBody>),
-}
-
-impl BodySlot {
-    fn take(&mut self) -> Option<ProxyBody> {
-        match self {
-            BodySlot::Replayable(b) => Some(ProxyBody::full(b.clone())),
-            BodySlot::Once(b) => b.take(),
-        }
-    }
-
-    fn replayable(&self) -> bool {
-        match self {
-            BodySlot::Replayable(_) => true,
-            BodySlot::Once(b) => b.is_some(),
-        }
-    }
-}
-
 fn balance_key(be: &Backend, head: &Head, conn: &ConnInfo) -> Key {
     match be.balancer.algo() {
         Balance::Source => Key::Hash(balance::source_hash(conn.client.ip())),
@@ -257,14 +224,14 @@ pub async fn forward(
     let l7 = retry_on.needs_l7_buffer() && !opts.l7_retry_disabled && !upgrade;
     let mut body_slot = if body.is_end_stream() {
         // No body: the request can always be sent again.
-        BodySlot::Replayable(Bytes::new())
+        RequestBody::Replayable(Bytes::new())
     } else if l7 && body.size_hint().upper().is_some_and(|n| n <= MAX_RETRY_BODY) {
         match body.collect().await {
-            Ok(collected) => BodySlot::Replayable(collected.to_bytes()),
+            Ok(collected) => RequestBody::Replayable(collected.to_bytes()),
             Err(_) => return (be.errors.response(400), report_with(report, *b"CR")),
         }
     } else {
-        BodySlot::Once(Some(body))
+        RequestBody::Once(Some(body))
     };
 
     let key = balance_key(be, &head, conn);
@@ -300,31 +267,23 @@ pub async fn forward(
         let target = Target { conn, headers: &head.headers };
         let outcome = match acquire(srv, be, &target).await {
             Err(failure) => Err(failure),
-            Ok((sender, reused, connect_ms)) => match body_slot.take() {
-                None => return (be.errors.response(503), report_with(report, *b"SC")),
-                Some(body) => {
-                    srv.state.counters.http_requests.fetch_add(1, Ordering::Relaxed);
-                    let idempotent =
-                        matches!(head.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
-                    send(
-                        srv,
-                        be,
-                        &target,
-                        sender,
-                        reused,
-                        connect_ms,
-                        head.request(body),
-                        idempotent && body_slot.replayable(),
-                    )
-                    .await
-                }
-            },
+            Ok(_) if !body_slot.replayable() => {
+                return (be.errors.response(503), report_with(report, *b"SC"));
+            }
+            Ok((server, reused, connect_ms)) => {
+                srv.state.counters.http_requests.fetch_add(1, Ordering::Relaxed);
+                let idempotent =
+                    matches!(head.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+                let attempt =
+                    Attempt { srv, be, target: &target, reused, connect_ms, replayable: idempotent };
+                send(attempt, server, &head, &mut body_slot).await
+            }
         };
         match outcome {
-            Ok((mut resp, sender, connect_ms)) => {
+            Ok((mut start, connect_ms)) => {
                 report.connect_ms = connect_ms;
                 report.response_ms = started.elapsed().as_millis() as i64;
-                let status = resp.status().as_u16();
+                let status = start.parts.status.as_u16();
                 if l7
                     && retry_on.statuses.contains(&status)
                     && attempt < be.cfg.retries
@@ -338,10 +297,10 @@ pub async fn forward(
                 }
                 srv.state.counters.count_response(status);
                 be.counters.count_response(status);
-                let server_upgrade = if status == 101 { Some(hyper::upgrade::on(&mut resp)) } else { None };
-                let (mut rparts, rbody) = resp.into_parts();
-                let server_closes = strip_hop_by_hop(&mut rparts.headers, status == 101);
+                let server_closes = strip_hop_by_hop(&mut start.parts.headers, status == 101);
                 let keep = !opts.close_server && status != 101 && !server_closes && poolable(be, srv);
+                let (mut rparts, rbody, server_upgrade) =
+                    respond_with(start, be, idx, keep, client_upgrade.is_some());
                 // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
                 rparts.version = Version::HTTP_11;
                 if let Some(ck) =
@@ -355,16 +314,11 @@ pub async fn forward(
                         now,
                     );
                 }
-                let pool_srv = Arc::clone(be);
-                let body = ProxyBody::stream(rbody).on_end(Box::new(move |end: BodyEnd| {
+                let queue_be = Arc::clone(be);
+                let body = rbody.on_end(Box::new(move |_: BodyEnd| {
                     drop(session);
-                    if pool_srv.queueable {
-                        pool_srv.slot_freed.notify_waiters();
-                    }
-                    if end.complete && keep {
-                        if let Some(s) = pool_srv.servers.get(idx) {
-                            s.pool.put(sender);
-                        }
+                    if queue_be.queueable {
+                        queue_be.slot_freed.notify_waiters();
                     }
                 }));
                 if let (Some(client), Some(server)) = (client_upgrade, server_upgrade) {
@@ -381,6 +335,7 @@ pub async fn forward(
                     SendFailure::Empty => l7 && retry_on.empty_response,
                     SendFailure::Junk(_) => l7 && retry_on.junk_response,
                     SendFailure::Timeout => l7 && retry_on.response_timeout,
+                    SendFailure::ClientAbort => false,
                 };
                 if let SendFailure::Junk(why) = &failure {
                     tracing::debug!(backend = %be.cfg.name, server = %srv.cfg.name, "invalid response: {why}");
@@ -410,6 +365,8 @@ pub async fn forward(
                     SendFailure::Empty => (502, *b"SH"),
                     SendFailure::Junk(_) => (502, *b"SH"),
                     SendFailure::Timeout => (504, *b"sH"),
+                    // HAProxy: the client aborted during the data phase.
+                    SendFailure::ClientAbort => (400, *b"CD"),
                 };
                 be.counters.count_response(status);
                 return (be.errors.response(status), report_with(report, term));
@@ -483,52 +440,89 @@ fn poolable(be: &Backend, srv: &BackendServer) -> bool {
             .is_some_and(|t| matches!(t.sni, Some(crate::conf::haproxy::ServerSni::RequestHost)))
 }
 
+/// The response for the client: its head, and a body streamed from the
+/// server connection (pooled again after it when `keep`), or, after a 101 the
+/// client asked for, the raw server connection for the tunnel.
+fn respond_with(
+    start: ResponseStart,
+    be: &Arc<Backend>,
+    idx: usize,
+    keep: bool,
+    client_upgrades: bool,
+) -> (http::response::Parts, ProxyBody, Option<Upgraded>) {
+    if start.parts.status == http::StatusCode::SWITCHING_PROTOCOLS && client_upgrades {
+        let (parts, upgraded) = start.into_upgraded();
+        return (parts, ProxyBody::empty(), Some(upgraded));
+    }
+    let pool_be = Arc::clone(be);
+    let give_back = keep.then(|| {
+        Box::new(move |conn: ServerConn| {
+            if let Some(s) = pool_be.servers.get(idx) {
+                s.pool.put(conn);
+            }
+        }) as super::client::PoolReturn
+    });
+    let (parts, body) = start.into_body(give_back);
+    (parts, ProxyBody::server(body), None)
+}
+
 /// A connection to the server: an idle pooled one, else a new one.
 async fn acquire(
     srv: &BackendServer,
     be: &Backend,
     target: &Target<'_>,
-) -> Result<(SendRequest<ProxyBody>, bool, i64), SendFailure> {
-    if let Some(sender) = srv.pool.take() {
-        return Ok((sender, true, 0));
+) -> Result<(ServerConn, bool, i64), SendFailure> {
+    if let Some(server) = srv.pool.take() {
+        return Ok((server, true, 0));
     }
     let started = std::time::Instant::now();
-    let sender = connect(srv, be, target).await?;
-    Ok((sender, false, started.elapsed().as_millis() as i64))
+    let server = connect(srv, be, target).await?;
+    Ok((server, false, started.elapsed().as_millis() as i64))
 }
 
-/// Sends the request. A pooled connection the server closed while idle is
-/// replaced by a new one transparently; if it failed after the request left,
-/// an idempotent bodiless request counts as a connection failure (retryable).
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    srv: &BackendServer,
-    be: &Backend,
-    target: &Target<'_>,
-    mut sender: SendRequest<ProxyBody>,
+/// One try at one server.
+struct Attempt<'a> {
+    srv: &'a BackendServer,
+    be: &'a Backend,
+    target: &'a Target<'a>,
+    /// The connection came from the pool.
     reused: bool,
     connect_ms: i64,
-    req: Request<ProxyBody>,
+    /// The request may be sent twice (idempotent method, body kept).
     replayable: bool,
-) -> Result<(Response<Incoming>, SendRequest<ProxyBody>, i64), SendFailure> {
-    let server_timeout = be.cfg.timeouts.server;
-    let req = match with_timeout(server_timeout, sender.try_send_request(req)).await {
-        Ok(Ok(resp)) => return Ok((resp, sender, connect_ms)),
-        Ok(Err(mut e)) => match e.take_message() {
-            Some(unsent) if reused => unsent,
-            _ if reused && replayable => {
-                return Err(SendFailure::Connect(format!("reused connection failed: {}", e.error())))
-            }
-            _ => return Err(classify(e.error())),
-        },
+}
+
+/// Sends the request and reads the response head within `timeout server`. A
+/// pooled connection that fails before the request left is replaced by a new
+/// one transparently; if it failed after the request left, a replayable
+/// request counts as a connection failure (retryable).
+async fn send(
+    attempt: Attempt<'_>,
+    server: ServerConn,
+    head: &Head,
+    body: &mut RequestBody,
+) -> Result<(ResponseStart, i64), SendFailure> {
+    let server_timeout = attempt.be.cfg.timeouts.server;
+    let replayable = attempt.replayable && body.replayable();
+    let sent = with_timeout(server_timeout, server.send(&head.method, &head.uri, &head.headers, body)).await;
+    let error = match sent {
+        Ok(Ok(start)) => return Ok((start, attempt.connect_ms)),
         Err(()) => return Err(SendFailure::Timeout),
+        Ok(Err(e)) => e,
     };
+    match error {
+        SendError::Write { unsent: true, .. } if attempt.reused => {}
+        SendError::Write { .. } | SendError::Closed | SendError::Read(_) if attempt.reused && replayable => {
+            return Err(SendFailure::Connect(format!("reused connection failed: {}", describe(&error))))
+        }
+        other => return Err(classify(other)),
+    }
     let started = std::time::Instant::now();
-    let mut sender = connect(srv, be, target).await?;
+    let server = connect(attempt.srv, attempt.be, attempt.target).await?;
     let connect_ms = started.elapsed().as_millis() as i64;
-    match with_timeout(server_timeout, sender.send_request(req)).await {
-        Ok(Ok(resp)) => Ok((resp, sender, connect_ms)),
-        Ok(Err(e)) => Err(classify(&e)),
+    match with_timeout(server_timeout, server.send(&head.method, &head.uri, &head.headers, body)).await {
+        Ok(Ok(start)) => Ok((start, connect_ms)),
+        Ok(Err(e)) => Err(classify(e)),
         Err(()) => Err(SendFailure::Timeout),
     }
 }
@@ -540,23 +534,25 @@ async fn with_timeout<F: std::future::Future>(limit: Option<Duration>, fut: F) -
     }
 }
 
-fn classify(e: &hyper::Error) -> SendFailure {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        SendFailure::Empty
-    } else if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
-        SendFailure::Junk(e.to_string())
-    } else if e.is_timeout() {
-        SendFailure::Timeout
-    } else {
-        SendFailure::Empty
+fn describe(e: &SendError) -> String {
+    match e {
+        SendError::Write { error, .. } => format!("writing the request: {error}"),
+        SendError::Closed => "closed before a response".into(),
+        SendError::Read(error) => format!("reading the response: {error}"),
+        SendError::Invalid(why) => why.clone(),
+        SendError::ClientBody => "client body".into(),
     }
 }
 
-async fn connect(
-    srv: &BackendServer,
-    be: &Backend,
-    target: &Target<'_>,
-) -> Result<SendRequest<ProxyBody>, SendFailure> {
+fn classify(e: SendError) -> SendFailure {
+    match e {
+        SendError::Invalid(why) => SendFailure::Junk(why),
+        SendError::ClientBody => SendFailure::ClientAbort,
+        SendError::Write { .. } | SendError::Closed | SendError::Read(_) => SendFailure::Empty,
+    }
+}
+
+async fn connect(srv: &BackendServer, be: &Backend, target: &Target<'_>) -> Result<ServerConn, SendFailure> {
     let connecting = async {
         let mut tcp = TcpStream::connect(srv.addr).await.map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
@@ -572,40 +568,23 @@ async fn connect(
                     .connect(name, tcp)
                     .await
                     .map_err(|e| format!("TLS handshake: {e}"))?;
-                handshake(stream).await
+                Ok::<_, String>(ServerConn::new(ServerIo::Tls(Box::new(stream))))
             }
-            _ => handshake(tcp).await,
+            _ => Ok(ServerConn::new(ServerIo::Plain(tcp))),
         }
     };
     match with_timeout(be.cfg.timeouts.connect, connecting).await {
-        Ok(Ok(sender)) => Ok(sender),
+        Ok(Ok(server)) => Ok(server),
         Ok(Err(e)) => Err(SendFailure::Connect(e)),
         Err(()) => Err(SendFailure::Connect("connect timeout".into())),
     }
 }
 
-async fn handshake<IO>(io: IO) -> Result<SendRequest<ProxyBody>, String>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .writev(false)
-        .handshake::<_, ProxyBody>(TokioIo::new(io))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!("server connection ended: {e}");
-        }
-    });
-    Ok(sender)
-}
-
 /// After a 101 response, relays bytes both ways (WebSocket and other upgrades)
 /// until either side closes or `timeout tunnel` passes without traffic.
-fn tunnel(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade, opts: RelayOptions) {
+fn tunnel(client: hyper::upgrade::OnUpgrade, server: Upgraded, opts: RelayOptions) {
     tokio::spawn(async move {
-        let (Ok(client), Ok(server)) = (client.await, server.await) else { return };
-        relay::relay_generic(TokioIo::new(client), TokioIo::new(server), opts).await;
+        let Ok(client) = client.await else { return };
+        relay::relay_generic(TokioIo::new(client), server, opts).await;
     });
 }

@@ -3,6 +3,7 @@
 //! and the server.
 
 pub mod body;
+pub mod client;
 pub mod cookie;
 pub mod errors;
 pub mod forward;

@@ -3,24 +3,22 @@
 
 use std::sync::Mutex;
 
-use hyper::client::conn::http1::SendRequest;
-
-use super::body::ProxyBody;
+use super::client::ServerConn;
 
 /// At most this many idle connections are kept per server.
 const MAX_IDLE: usize = 256;
 
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: Mutex<Vec<SendRequest<ProxyBody>>>,
+    idle: Mutex<Vec<ServerConn>>,
 }
 
 impl Pool {
     /// An idle connection that is still open and ready for a request.
-    pub fn take(&self) -> Option<SendRequest<ProxyBody>> {
+    pub fn take(&self) -> Option<ServerConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(conn) = idle.pop() {
-            if conn.is_ready() && !conn.is_closed() {
+            if conn.is_alive() {
                 return Some(conn);
             }
         }
@@ -28,10 +26,7 @@ impl Pool {
     }
 
     /// Returns a connection whose last response was fully read.
-    pub fn put(&self, conn: SendRequest<ProxyBody>) {
-        if conn.is_closed() {
-            return;
-        }
+    pub fn put(&self, conn: ServerConn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push(conn);
