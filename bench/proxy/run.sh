@@ -6,7 +6,7 @@
 #   bash bench/proxy/run.sh            # writes bench/out/proxy-<date>.md
 #   DURATION=20 bash bench/proxy/run.sh
 #   PARTS="http idle" bash bench/proxy/run.sh   # only some sections (http tcp tls idle)
-#   ROUNDS=3 bash bench/proxy/run.sh   # repeat the HTTP runs (one row each)
+#   ROUNDS=3 bash bench/proxy/run.sh   # repeat the HTTP runs (one row each, then medians)
 #   LANAI_B=/path/to/other/lanai bash bench/proxy/run.sh   # also run a second
 #       lanai build ("lanai-b" rows), side by side with the first
 #
@@ -137,9 +137,27 @@ for name in $names_http; do
   t1=$(cpu_ticks "$pid")
   cpu=$(( total > 0 ? (t1 - t0) * 1000000 / HZ / total : 0 ))
   echo "| $name | $rps | $p99 | $cpu | $errs |"
+  echo "$name $rps ${p99%ms} $cpu" >> "$work/http-rounds"
 done
 done
 echo
+if [ "${ROUNDS:-1}" -gt 1 ]; then
+  # The proxies share two cores with wrk and the backend, so single runs swing
+  # by 10-20 %: the medians of interleaved rounds are what to compare.
+  echo "Medians of the ${ROUNDS} rounds above (p99 in ms):"
+  echo
+  echo "| proxy | req/s | p99 | CPU per request (µs) |"
+  echo "|---|---|---|---|"
+  for name in $names_http; do
+    python3 - "$work/http-rounds" "$name" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.split()[0] == sys.argv[2]]
+med = lambda i: statistics.median(float(r[i]) for r in rows)
+print(f"| {sys.argv[2]} | {med(1):.0f} | {med(2):.2f} | {med(3):.0f} |")
+PY
+  done
+  echo
+fi
 fi
 if part tcp; then
 echo "## TCP bulk throughput (mode tcp, 1 GiB download through the relay)"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied HTTP request, lanai against HAProxy,
+# counted by valgrind's callgrind: unlike req/s on this shared 2-core machine
+# (which swings by 10-20 % from run to run), the count repeats to within a
+# fraction of a percent, so small changes to the request path show.
+#
+#   bash bench/proxy/instructions.sh
+#   LANAI_B=/path/to/other/lanai bash bench/proxy/instructions.sh   # a second build too
+#
+# Each proxy (one thread, the same configuration as bench/proxy/run.sh, an
+# nginx backend) runs under callgrind twice: SHORT and LONG seconds of
+# `wrk -t1 -c16` keep-alive load. Instructions per request = (instructions
+# of the long run - the short run) / (requests of the long run - the short
+# run), which cancels start-up and shutdown. Kernel work (syscalls, TCP) is
+# not counted: the syscalls per request are the same for both (2 recv + 2
+# send, checked with `perf stat -e 'syscalls:sys_enter_*'`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+SHORT=${SHORT:-5}
+LONG=${LONG:-15}
+LANAI=${LANAI:-$root/target/release/lanai}
+LANAI_B=${LANAI_B:-}
+for tool in haproxy nginx wrk curl valgrind callgrind_annotate; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install haproxy nginx-light wrk curl valgrind" >&2; exit 1; }
+done
+[ -n "${NO_BUILD:-}" ] || cargo build --release --locked >/dev/null
+work=$(mktemp -d)
+pids=()
+cleanup() { [ "$BASHPID" = "$main_pid" ] || return 0; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+main_pid=$BASHPID
+
+BACKEND=18180 PORT=18181
+cat > "$work/backend.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $work/backend.pid;
+error_log $work/backend.err; events { worker_connections 1024; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$BACKEND; location = / { return 200 'hello from the backend\n'; } } }
+NGX
+nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
+cat > "$work/proxy.cfg" <<CFG
+global
+    maxconn 9000
+    nbthread 1
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    http-reuse always
+frontend web
+    bind 127.0.0.1:$PORT
+    default_backend app
+backend app
+    server s1 127.0.0.1:$BACKEND
+CFG
+
+# run NAME SECONDS COMMAND... -> "instructions requests"
+run() {
+  local name=$1 secs=$2; shift 2
+  local out="$work/cg.$name.$secs"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >"$work/$name.log" 2>&1 &
+  local vp=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.3; done
+  wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:$PORT/" > "$work/wrk.out" 2>&1
+  local requests; requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  kill -TERM "$vp"; wait "$vp" 2>/dev/null || true
+  local ir; ir=$(awk '/^(summary|totals):/ && !n {print $2; n=1}' "$out"*)
+  echo "$ir $requests"
+}
+
+per_request() { # NAME COMMAND...
+  local name=$1; shift
+  read -r ir1 n1 < <(run "$name" "$SHORT" "$@")
+  read -r ir2 n2 < <(run "$name" "$LONG" "$@")
+  python3 -c "print(f'| $name | {($ir2 - $ir1) / ($n2 - $n1):,.0f} | {$n2 - $n1} |')"
+}
+
+echo "# User-space instructions per request ($(date -u +%Y-%m-%dT%H:%MZ), lanai $(git -C "$root" rev-parse --short HEAD))"
+echo
+echo "| proxy | instructions per request | requests counted |"
+echo "|---|---|---|"
+per_request haproxy haproxy -db -f "$work/proxy.cfg"
+LANAI_LOG=warn per_request lanai "$LANAI" proxy -f "$work/proxy.cfg"
+if [ -n "$LANAI_B" ]; then
+  LANAI_LOG=warn per_request lanai-b "$LANAI_B" proxy -f "$work/proxy.cfg"
+fi
