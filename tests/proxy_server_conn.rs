@@ -66,6 +66,19 @@ async fn body_summing_backend() -> Backend {
     .await
 }
 
+/// Reads a request head byte by byte (nothing of the body): false at EOF.
+async fn read_request_head(s: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).await.unwrap_or(0) == 0 {
+            return false;
+        }
+        head.push(byte[0]);
+    }
+    true
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
@@ -118,13 +131,8 @@ async fn server_answering_before_the_upload_ends_is_relayed() {
         loop {
             let Ok((mut s, _)) = listener.accept().await else { continue };
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if !read_request_head(&mut s).await {
+                    return;
                 }
                 let _ = s
                     .write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\nconnection: close\r\n\r\ntoo big\n")
@@ -172,13 +180,8 @@ async fn interim_100_continue_is_passed_over() {
         loop {
             let Ok((mut s, _)) = listener.accept().await else { continue };
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if !read_request_head(&mut s).await {
+                    return;
                 }
                 let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
                 let mut body = [0u8; 5];

@@ -1,0 +1,346 @@
+//! HTTP/1.1 to servers, driven from the client connection's own task.
+//!
+//! A request is written and its response read on the server connection
+//! directly, with no connection task and no channel in between (hyper's client
+//! runs one task per connection and hands every request, response and body
+//! chunk across): on a keep-alive proxy those hand-overs were a large share of
+//! the per-request CPU. The response body streams from the server socket as
+//! the client side asks for it; when it has been read to its end the
+//! connection goes back to the pool.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderMap, CONTENT_LENGTH};
+use http::{Method, StatusCode, Uri};
+use http_body::Body;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::body::ProxyBody;
+
+mod body;
+mod head;
+#[cfg(test)]
+mod tests;
+
+pub use body::{ServerBody, Upgraded};
+use head::{encode_head, has_final_head, parse_head, Framing};
+
+/// Largest response head accepted from a server (beyond it: invalid response).
+const MAX_HEAD: usize = 64 * 1024;
+/// Most header lines in a response head.
+const MAX_HEADERS: usize = 128;
+/// Longest chunk-size or trailer line.
+const MAX_LINE: usize = 4096;
+/// Room asked for before each read from the server.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The byte stream to a server: plain TCP or TLS.
+pub enum ServerIo {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ServerIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ServerIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ServerIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ServerIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ServerIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(s) => Pin::new(s).poll_flush(cx),
+            ServerIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ServerIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One connection to a server, with what has been read from it and not used yet.
+pub struct ServerConn {
+    io: ServerIo,
+    buf: BytesMut,
+}
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// Writing the request failed (`unsent`: not one byte of it was written).
+    Write { error: io::Error, unsent: bool },
+    /// The server closed the connection before a whole response head.
+    Closed,
+    /// Reading failed before a whole response head.
+    Read(io::Error),
+    /// The response is not valid HTTP/1.x.
+    Invalid(String),
+    /// Reading the client's request body failed.
+    ClientBody,
+}
+
+/// The request body across attempts: kept whole when small (it can be sent
+/// again), else streamed from the client once.
+pub enum RequestBody {
+    Replayable(Bytes),
+    Once(Option<ProxyBody>),
+}
+
+impl RequestBody {
+    /// Whether a (further) attempt can send the body.
+    pub fn replayable(&self) -> bool {
+        match self {
+            RequestBody::Replayable(_) => true,
+            RequestBody::Once(b) => b.is_some(),
+        }
+    }
+}
+
+/// A response head read from a server, and the connection its body comes from.
+pub struct ResponseStart {
+    pub parts: http::response::Parts,
+    /// The connection may carry another request once the body is read.
+    pub reusable: bool,
+    framing: Framing,
+    conn: ServerConn,
+}
+
+impl std::fmt::Debug for ServerConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.io {
+            ServerIo::Plain(_) => "plain",
+            ServerIo::Tls(_) => "tls",
+        };
+        write!(f, "ServerConn({kind}, {} bytes buffered)", self.buf.len())
+    }
+}
+
+impl ServerConn {
+    pub fn new(io: ServerIo) -> Self {
+        ServerConn { io, buf: BytesMut::new() }
+    }
+
+    /// Whether an idle connection is still usable: the server has not closed
+    /// it and sent nothing unasked. Never blocks.
+    pub fn is_alive(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let (fd, tls) = match &self.io {
+            ServerIo::Plain(s) => (s.as_raw_fd(), false),
+            ServerIo::Tls(s) => (s.get_ref().0.as_raw_fd(), true),
+        };
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let flags = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+        match nix::sys::socket::recv(fd, &mut byte, flags) {
+            Err(nix::errno::Errno::EAGAIN) => true,
+            // A TLS server may send records of its own (session tickets); a
+            // close_notify among them shows up as the end of the next response.
+            Ok(n) => n > 0 && tls,
+            Err(_) => false,
+        }
+    }
+
+    /// Sends one request and reads the response head (interim 1xx responses
+    /// other than 101 are skipped). The body, if any, streams through
+    /// [`ResponseStart::into_body`].
+    /// A streamed body is taken from `body` only once the request head has
+    /// been written, so that a connection that fails at once leaves it for
+    /// another attempt.
+    pub async fn send(
+        mut self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &mut RequestBody,
+    ) -> Result<ResponseStart, SendError> {
+        let mut out = Vec::with_capacity(512);
+        let chunked = match body {
+            RequestBody::Replayable(b) => {
+                encode_head(&mut out, method, uri, headers, Some(b.len()));
+                out.extend_from_slice(b);
+                false
+            }
+            RequestBody::Once(None) => return Err(SendError::ClientBody),
+            RequestBody::Once(Some(b)) => {
+                let length = b.size_hint().exact().and_then(|n| usize::try_from(n).ok());
+                encode_head(&mut out, method, uri, headers, length);
+                length.is_none() && !headers.contains_key(CONTENT_LENGTH)
+            }
+        };
+        if let Err(error) = self.io.write_all(&out).await {
+            // A request head fits the socket buffer: a failure here means none
+            // of it left.
+            return Err(SendError::Write { error, unsent: true });
+        }
+        let mut complete = true;
+        if let RequestBody::Once(stream) = body {
+            if let Some(stream) = stream.take() {
+                complete = self.stream_body(stream, chunked).await?;
+            }
+        }
+        let mut start = self.read_head(method).await?;
+        if !complete {
+            // The server answered before the whole request body was sent.
+            start.reusable = false;
+        }
+        Ok(start)
+    }
+
+    /// Streams a request body. Returns early (false) when the server answers
+    /// before the body is done (e.g. 413 to a large upload it will not read).
+    async fn stream_body(&mut self, mut body: ProxyBody, chunked: bool) -> Result<bool, SendError> {
+        let mut pending = BytesMut::new();
+        let mut body_done = false;
+        std::future::poll_fn(|cx| loop {
+            while !pending.is_empty() {
+                match Pin::new(&mut self.io).poll_write(cx, &pending) {
+                    Poll::Ready(Ok(0)) => {
+                        let error = io::Error::from(io::ErrorKind::WriteZero);
+                        return Poll::Ready(Err(SendError::Write { error, unsent: false }));
+                    }
+                    Poll::Ready(Ok(n)) => pending.advance(n),
+                    Poll::Ready(Err(error)) => {
+                        return Poll::Ready(Err(SendError::Write { error, unsent: false }))
+                    }
+                    Poll::Pending => return self.poll_early_answer(cx),
+                }
+            }
+            if body_done {
+                return Pin::new(&mut self.io)
+                    .poll_flush(cx)
+                    .map_ok(|()| true)
+                    .map_err(|error| SendError::Write { error, unsent: false });
+            }
+            match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers are not forwarded (hop-by-hop in practice).
+                    if let Ok(data) = frame.into_data() {
+                        if data.is_empty() {
+                            continue;
+                        }
+                        if chunked {
+                            pending.extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
+                            pending.extend_from_slice(&data);
+                            pending.extend_from_slice(b"\r\n");
+                        } else {
+                            pending.extend_from_slice(&data);
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(SendError::ClientBody)),
+                Poll::Ready(None) => {
+                    if chunked {
+                        pending.extend_from_slice(b"0\r\n\r\n");
+                    }
+                    body_done = true;
+                }
+                Poll::Pending => return self.poll_early_answer(cx),
+            }
+        })
+        .await
+    }
+
+    /// While the request body is being sent: Ready(false) once the server has
+    /// sent a final response head, Pending otherwise (interim responses are
+    /// left in the buffer for `read_head`).
+    fn poll_early_answer(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, SendError>> {
+        loop {
+            if has_final_head(&self.buf) {
+                return Poll::Ready(Ok(false));
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Poll::Ready(Err(SendError::Invalid("response head too large".into())));
+            }
+            match poll_fill(&mut self.io, cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(SendError::Closed)),
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(SendError::Read(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    async fn read_head(mut self, method: &Method) -> Result<ResponseStart, SendError> {
+        loop {
+            match parse_head(&self.buf, method) {
+                Err(why) => return Err(SendError::Invalid(why)),
+                Ok(Some((head, used))) => {
+                    self.buf.advance(used);
+                    if head.parts.status.is_informational()
+                        && head.parts.status != StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        continue;
+                    }
+                    return Ok(ResponseStart {
+                        parts: head.parts,
+                        reusable: head.reusable,
+                        framing: head.framing,
+                        conn: self,
+                    });
+                }
+                Ok(None) if self.buf.len() > MAX_HEAD => {
+                    return Err(SendError::Invalid("response head too large".into()))
+                }
+                Ok(None) => {}
+            }
+            match std::future::poll_fn(|cx| poll_fill(&mut self.io, cx, &mut self.buf)).await {
+                Ok(0) => return Err(SendError::Closed),
+                Ok(_) => {}
+                Err(e) => return Err(SendError::Read(e)),
+            }
+        }
+    }
+}
+
+impl ResponseStart {
+    /// The response body; `on_reusable` gets the connection back when the body
+    /// was read to its end and the connection can carry another request.
+    pub fn into_body(self, on_reusable: Option<PoolReturn>) -> (http::response::Parts, ServerBody) {
+        let on_reusable = on_reusable.filter(|_| self.reusable);
+        (self.parts, ServerBody::new(self.conn, self.framing, on_reusable))
+    }
+
+    /// After `101 Switching Protocols`: the raw connection, with any bytes the
+    /// server already sent past the head.
+    pub fn into_upgraded(self) -> (http::response::Parts, Upgraded) {
+        let ServerConn { io, buf } = self.conn;
+        (self.parts, Upgraded::new(io, buf.freeze()))
+    }
+}
+
+/// Where a connection goes once its response has been read whole.
+pub type PoolReturn = Box<dyn FnOnce(ServerConn) + Send>;
+
+/// Reads what the server sends into `buf`'s spare room: Ready(0) at EOF.
+fn poll_fill(io: &mut ServerIo, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    let spare = buf.spare_capacity_mut();
+    let mut read = ReadBuf::uninit(spare);
+    ready!(Pin::new(io).poll_read(cx, &mut read))?;
+    let n = read.filled().len();
+    // SAFETY: `poll_read` initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Poll::Ready(Ok(n))
+}

@@ -1,0 +1,133 @@
+use super::body::parse_chunk_size;
+use super::head::{encode_head, has_final_head, parse_head, Framing, ParsedHead};
+use super::*;
+
+fn parts(head: &str, method: Method) -> (ParsedHead, usize) {
+    match parse_head(head.as_bytes(), &method) {
+        Ok(Some(p)) => p,
+        other => panic!("{head:?}: {:?}", other.map(|o| o.map(|(_, n)| n))),
+    }
+}
+
+#[test]
+fn framing_follows_rfc_9112() {
+    let (h, _) = parts("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Method::GET);
+    assert_eq!(h.framing, Framing::Length(5));
+    assert!(h.reusable);
+    let (h, _) = parts(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\r\n",
+        Method::GET,
+    );
+    assert_eq!(h.framing, Framing::Chunked);
+    let (h, _) = parts("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", Method::GET);
+    assert_eq!(h.framing, Framing::UntilClose);
+    assert!(!h.reusable);
+    let (h, _) = parts("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Method::HEAD);
+    assert_eq!(h.framing, Framing::Empty);
+    let (h, _) = parts("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", Method::GET);
+    assert_eq!(h.framing, Framing::Empty);
+    let (h, _) = parts("HTTP/1.1 200 OK\r\n\r\n", Method::GET);
+    assert_eq!(h.framing, Framing::UntilClose);
+    assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", &Method::GET)
+        .is_err());
+    assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", &Method::GET).is_err());
+    let (h, _) = parts("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", Method::GET);
+    assert_eq!(h.framing, Framing::Length(5));
+}
+
+#[test]
+fn keep_alive_by_version_and_connection() {
+    let (h, _) = parts("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", Method::GET);
+    assert!(!h.reusable);
+    let (h, _) = parts("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", Method::GET);
+    assert!(!h.reusable);
+    let (h, _) = parts("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", Method::GET);
+    assert!(h.reusable);
+}
+
+#[test]
+fn reason_phrase_kept_when_not_canonical() {
+    let (h, used) = parts("HTTP/1.1 200 Fine\r\nContent-Length: 0\r\n\r\nrest", Method::GET);
+    assert_eq!(used, 40);
+    let reason = h.parts.extensions.get::<hyper::ext::ReasonPhrase>().map(|r| r.as_bytes().to_vec());
+    assert_eq!(reason.as_deref(), Some(&b"Fine"[..]));
+    let (h, _) = parts("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Method::GET);
+    assert!(h.parts.extensions.get::<hyper::ext::ReasonPhrase>().is_none());
+}
+
+#[test]
+fn interim_heads_are_not_final() {
+    assert!(!has_final_head(b"HTTP/1.1 100 Continue\r\n\r\n"));
+    assert!(!has_final_head(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
+    assert!(has_final_head(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 Too Large\r\n\r\n"));
+    assert!(has_final_head(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+}
+
+#[test]
+fn chunk_sizes() {
+    assert_eq!(parse_chunk_size(b"1a"), Some(26));
+    assert_eq!(parse_chunk_size(b"1A;name=value"), Some(26));
+    assert_eq!(parse_chunk_size(b"0"), Some(0));
+    assert_eq!(parse_chunk_size(b""), None);
+    assert_eq!(parse_chunk_size(b"xyz"), None);
+    assert_eq!(parse_chunk_size(b"ffffffffffffffffff"), None);
+}
+
+#[test]
+fn request_head_framing() {
+    let headers = HeaderMap::new();
+    let uri: Uri = "/a?b".parse().unwrap_or_default();
+    let mut out = Vec::new();
+    encode_head(&mut out, &Method::POST, &uri, &headers, Some(3));
+    assert_eq!(out, b"POST /a?b HTTP/1.1\r\ncontent-length: 3\r\n\r\n");
+    out.clear();
+    encode_head(&mut out, &Method::POST, &uri, &headers, None);
+    assert_eq!(out, b"POST /a?b HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
+    out.clear();
+    encode_head(&mut out, &Method::GET, &uri, &headers, Some(0));
+    assert_eq!(out, b"GET /a?b HTTP/1.1\r\n\r\n");
+}
+
+/// A chunked body split across reads, with extensions and trailers, then
+/// the connection handed back for reuse.
+#[tokio::test]
+async fn chunked_body_across_reads_returns_the_connection() {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut req = [0u8; 1024];
+        let _ = s.read(&mut req).await;
+        let parts: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+            b"lo\r\n6;x=y\r\n world\r",
+            b"\n0\r\nX-Trailer: 1\r\n",
+            b"\r\n",
+        ];
+        for p in parts {
+            s.write_all(p).await.expect("write");
+            s.flush().await.expect("flush");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        s
+    });
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let conn = ServerConn::new(ServerIo::Plain(tcp));
+    let mut body = RequestBody::Replayable(Bytes::new());
+    let start = match conn.send(&Method::GET, &"/".parse().expect("uri"), &HeaderMap::new(), &mut body).await
+    {
+        Ok(s) => s,
+        Err(e) => panic!("send: {e:?}"),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (parts, body) = start.into_body(Some(Box::new(move |c| {
+        let _ = tx.send(c.is_alive());
+    })));
+    assert_eq!(parts.status, 200);
+    let bytes = body.collect().await.expect("body").to_bytes();
+    assert_eq!(&bytes[..], b"hello world");
+    assert_eq!(rx.try_recv().ok(), Some(true), "connection handed back alive");
+    drop(server.await);
+}
