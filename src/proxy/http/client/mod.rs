@@ -139,19 +139,25 @@ impl ServerConn {
     }
 
     /// Whether an idle connection is still usable: the server has not closed
-    /// it and sent nothing unasked. Never blocks.
+    /// it and sent nothing unasked. Never blocks, and costs no system call
+    /// unless the reactor saw the socket become readable while it was idle.
     pub fn is_alive(&self) -> bool {
         use std::os::fd::AsRawFd;
-        let (fd, tls) = match &self.io {
-            ServerIo::Plain(s) => (s.as_raw_fd(), false),
-            ServerIo::Tls(s) => (s.get_ref().0.as_raw_fd(), true),
+        let (tcp, tls) = match &self.io {
+            ServerIo::Plain(s) => (s, false),
+            ServerIo::Tls(s) => (s.get_ref().0, true),
         };
         if !self.buf.is_empty() {
             return false;
         }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if tcp.poll_read_ready(&mut cx).is_pending() {
+            return true;
+        }
+        // Readable: data, EOF, or readiness left over from the last response.
         let mut byte = [0u8; 1];
         let flags = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
-        match nix::sys::socket::recv(fd, &mut byte, flags) {
+        match nix::sys::socket::recv(tcp.as_raw_fd(), &mut byte, flags) {
             Err(nix::errno::Errno::EAGAIN) => true,
             // A TLS server may send records of its own (session tickets); a
             // close_notify among them shows up as the end of the next response.
