@@ -105,6 +105,11 @@ pub(super) fn parse_head(buf: &[u8], method: &Method) -> Result<Option<(ParsedHe
         headers.append(name, value);
     }
     let framing = framing(&headers, status, method)?;
+    if framing == Framing::Chunked {
+        // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which
+        // must not reach the client with the de-chunked body.
+        headers.remove(CONTENT_LENGTH);
+    }
     let reusable = framing != Framing::UntilClose && keeps_alive(&headers, version);
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = status;

@@ -19,6 +19,7 @@ fn framing_follows_rfc_9112() {
         Method::GET,
     );
     assert_eq!(h.framing, Framing::Chunked);
+    assert!(!h.parts.headers.contains_key(CONTENT_LENGTH), "Content-Length dropped beside chunked");
     let (h, _) = parts("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", Method::GET);
     assert_eq!(h.framing, Framing::UntilClose);
     assert!(!h.reusable);
