@@ -9,6 +9,8 @@
 #   ROUNDS=3 bash bench/proxy/run.sh   # repeat the HTTP runs (one row each, then medians)
 #   LANAI_B=/path/to/other/lanai bash bench/proxy/run.sh   # also run a second
 #       lanai build ("lanai-b" rows), side by side with the first
+#   PIN=1 bash bench/proxy/run.sh      # proxies on CPU 0, wrk and the backend on
+#       CPU 1: no proxy competes with the load generator for its core
 #
 # Measures: HTTP keep-alive req/s and p99 latency (wrk, 64 connections),
 # TCP bulk throughput (mode tcp relay of a 1 GiB download), RSS with IDLE
@@ -27,6 +29,8 @@ IDLE=${IDLE:-8500}
 CONNS=${CONNS:-64}
 PARTS=${PARTS:-http tcp tls idle}
 LANAI_B=${LANAI_B:-}
+# PIN=1: the proxies get core 0 to themselves; wrk and the backend share core 1.
+if [ -n "${PIN:-}" ]; then on_proxy_core=(taskset -c 0); on_load_core=(taskset -c 1); else on_proxy_core=(); on_load_core=(); fi
 part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
 for tool in haproxy nginx wrk curl openssl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install haproxy nginx-light wrk curl openssl" >&2; exit 1; }
@@ -52,7 +56,7 @@ http { access_log off; keepalive_requests 1000000; sendfile on;
     location = / { return 200 'hello from the backend\n'; }
     location /big { } } }
 NGX
-nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
+"${on_load_core[@]}" nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
 
 # ---- the three proxies
 cat > "$work/proxy.cfg" <<CFG
@@ -81,12 +85,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 cat "$work/crt.pem" "$work/key.pem" > "$work/cert.pem"
 sed -e "s/PORT_HTTP/$HA/" -e "s/PORT_TCP/$HA_TCP/" -e "s/PORT_TLS/$HA_TLS/" "$work/proxy.cfg" > "$work/haproxy.cfg"
 sed -e "s/PORT_HTTP/$LA/" -e "s/PORT_TCP/$LA_TCP/" -e "s/PORT_TLS/$LA_TLS/" "$work/proxy.cfg" > "$work/lanai.cfg"
-haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.err" & HA_PID=$!; pids+=($HA_PID)
-LANAI_LOG=warn "$LANAI" proxy -f "$work/lanai.cfg" 2>"$work/lanai.err" & LA_PID=$!; pids+=($LA_PID)
+"${on_proxy_core[@]}" haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.err" & HA_PID=$!; pids+=($HA_PID)
+LANAI_LOG=warn "${on_proxy_core[@]}" "$LANAI" proxy -f "$work/lanai.cfg" 2>"$work/lanai.err" & LA_PID=$!; pids+=($LA_PID)
 names_http="haproxy lanai nginx"; names_l4="haproxy lanai"
 if [ -n "$LANAI_B" ]; then
   sed -e "s/PORT_HTTP/$LB/" -e "s/PORT_TCP/$LB_TCP/" -e "s/PORT_TLS/$LB_TLS/" "$work/proxy.cfg" > "$work/lanai-b.cfg"
-  LANAI_LOG=warn "$LANAI_B" proxy -f "$work/lanai-b.cfg" 2>"$work/lanai-b.err" & LB_PID=$!; pids+=($LB_PID)
+  LANAI_LOG=warn "${on_proxy_core[@]}" "$LANAI_B" proxy -f "$work/lanai-b.cfg" 2>"$work/lanai-b.err" & LB_PID=$!; pids+=($LB_PID)
   names_http="haproxy lanai lanai-b nginx"; names_l4="haproxy lanai lanai-b"
 fi
 cat > "$work/ngproxy.conf" <<NGX
@@ -96,7 +100,7 @@ http { access_log off; keepalive_requests 1000000;
   upstream app { server 127.0.0.1:$BACKEND; keepalive 128; }
   server { listen 127.0.0.1:$NG; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 NGX
-nginx -c "$work/ngproxy.conf" -p "$work" & NG_PID=$!; pids+=($NG_PID)
+"${on_proxy_core[@]}" nginx -c "$work/ngproxy.conf" -p "$work" & NG_PID=$!; pids+=($NG_PID)
 sleep 1
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -106,7 +110,7 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 wrk_run() { # url extra-args...
   local url=$1; shift
-  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" > "$work/wrk.out" 2>&1 || true
+  "${on_load_core[@]}" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" > "$work/wrk.out" 2>&1 || true
   local rps p99 total
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
   total=$(awk '/requests in/ {print $1}' "$work/wrk.out")
@@ -121,7 +125,7 @@ report=$out/proxy-$(date -u +%Y%m%dT%H%M%SZ).md
 echo "# Proxy benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2), lanai $(git -C "$root" rev-parse --short HEAD)${LANAI_B:+, lanai-b = $LANAI_B}."
-echo "Command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION s per run, wrk -t2 -c$CONNS)."
+echo "Command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION s per run, wrk -t2 -c$CONNS${PIN:+, PIN=1: proxies on CPU 0, wrk and backend on CPU 1})."
 echo
 if part http; then
 echo "## HTTP keep-alive, small response"
