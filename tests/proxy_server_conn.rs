@@ -66,6 +66,27 @@ async fn body_summing_backend() -> Backend {
     .await
 }
 
+/// A raw TCP server on loopback running `script` on each connection it
+/// accepts: its port and how many connections it accepted.
+async fn scripted_server<F, Fut>(script: F) -> (u16, Arc<AtomicU64>)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else { continue };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(script(s));
+        }
+    });
+    (port, accepted)
+}
+
 /// Reads a request head byte by byte (nothing of the body): false at EOF.
 async fn read_request_head(s: &mut TcpStream) -> bool {
     let mut head = Vec::new();
@@ -125,22 +146,18 @@ async fn request_bodies_reach_the_server_whole() {
 async fn server_answering_before_the_upload_ends_is_relayed() {
     // The server refuses a large upload as soon as it sees the head and never
     // reads the body (as nginx does with client_max_body_size).
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let be_port = listener.local_addr().expect("addr").port();
-    let _server = tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { continue };
-            tokio::spawn(async move {
-                if !read_request_head(&mut s).await {
-                    return;
-                }
-                let _ = s
-                    .write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\nconnection: close\r\n\r\ntoo big\n")
-                    .await;
-                tokio::time::sleep(Duration::from_secs(20)).await;
-            });
+    let (be_port, _) = scripted_server(|mut s| async move {
+        if !read_request_head(&mut s).await {
+            return;
         }
-    });
+        let _ = s
+            .write_all(
+                b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\nconnection: close\r\n\r\ntoo big\n",
+            )
+            .await;
+        tokio::time::sleep(Duration::from_secs(20)).await;
+    })
+    .await;
     let (_l, _cfg, port) = proxy_to(be_port, "");
     let s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let (mut rd, mut wr) = s.into_split();
@@ -174,28 +191,22 @@ async fn server_answering_before_the_upload_ends_is_relayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interim_100_continue_is_passed_over() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let be_port = listener.local_addr().expect("addr").port();
-    let _server = tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { continue };
-            tokio::spawn(async move {
-                if !read_request_head(&mut s).await {
-                    return;
-                }
-                let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
-                let mut body = [0u8; 5];
-                if s.read_exact(&mut body).await.is_err() {
-                    return;
-                }
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\ngot {}",
-                    String::from_utf8_lossy(&body[..3])
-                );
-                let _ = s.write_all(reply.as_bytes()).await;
-            });
+    let (be_port, _) = scripted_server(|mut s| async move {
+        if !read_request_head(&mut s).await {
+            return;
         }
-    });
+        let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+        let mut body = [0u8; 5];
+        if s.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\ngot {}",
+            String::from_utf8_lossy(&body[..3])
+        );
+        let _ = s.write_all(reply.as_bytes()).await;
+    })
+    .await;
     let (_l, _cfg, port) = proxy_to(be_port, "");
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n")
@@ -231,22 +242,13 @@ async fn http10_close_delimited_answer_is_relayed() {
 async fn pooled_connection_closed_by_the_server_is_not_an_error() {
     // Keep-alive answers, then the server closes each connection 100 ms later:
     // the next request must not be sent on the dead pooled one.
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let be_port = listener.local_addr().expect("addr").port();
-    let accepted = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&accepted);
-    let _server = tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { continue };
-            counter.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            });
-        }
-    });
+    let (be_port, accepted) = scripted_server(|mut s| async move {
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await;
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
     // No retries: a request sent on a dead connection would fail.
     let (_l, _cfg, port) = proxy_to(be_port, "    retries 0\n");
     for i in 0..4 {
@@ -260,41 +262,31 @@ async fn pooled_connection_closed_by_the_server_is_not_an_error() {
 /// A keep-alive server counting its connections: GET gets "pooled", HEAD the
 /// same head without a body, /empty a 204.
 async fn counting_keep_alive_server() -> (u16, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let accepted = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&accepted);
-    tokio::spawn(async move {
+    scripted_server(|mut s| async move {
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 4096];
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { continue };
-            counter.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let mut pending = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
-                        pending.drain(..end + 4);
-                        let reply: &[u8] = if head.starts_with("HEAD") {
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n"
-                        } else if head.starts_with("GET /empty") {
-                            b"HTTP/1.1 204 No Content\r\n\r\n"
-                        } else {
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\npooled"
-                        };
-                        if s.write_all(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                    match s.read(&mut buf).await {
-                        Ok(n) if n > 0 => pending.extend_from_slice(&buf[..n]),
-                        _ => return,
-                    }
+            while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+                pending.drain(..end + 4);
+                let reply: &[u8] = if head.starts_with("HEAD") {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n"
+                } else if head.starts_with("GET /empty") {
+                    b"HTTP/1.1 204 No Content\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\npooled"
+                };
+                if s.write_all(reply).await.is_err() {
+                    return;
                 }
-            });
+            }
+            match s.read(&mut buf).await {
+                Ok(n) if n > 0 => pending.extend_from_slice(&buf[..n]),
+                _ => return,
+            }
         }
-    });
-    (port, accepted)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
