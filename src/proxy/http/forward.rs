@@ -267,7 +267,11 @@ pub async fn forward(
         let target = Target { conn, headers: &head.headers };
         let outcome = match acquire(srv, be, &target).await {
             Err(failure) => Err(failure),
-            Ok(_) if !body_slot.replayable() => {
+            Ok((server, _, _)) if !body_slot.replayable() => {
+                // The body went out with an earlier attempt: nothing to send.
+                if poolable(be, srv) {
+                    srv.pool.put(server);
+                }
                 return (be.errors.response(503), report_with(report, *b"SC"));
             }
             Ok((server, reused, connect_ms)) => {
