@@ -305,3 +305,32 @@ async fn keep_alive_server_connection_is_reused() {
     assert_eq!(get(port, "/").await.text(), "pooled");
     assert_eq!(accepted.load(Ordering::Relaxed), 1, "server connections opened");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_response_body_ends_after_timeout_server() {
+    // Head and part of the body, then silence: `timeout server` must end the
+    // exchange (HAProxy: termination "sD") instead of holding the client forever.
+    let (be_port, _) = scripted_server(|mut s| async move {
+        if !read_request_head(&mut s).await {
+            return;
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial").await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let port = free_port();
+    let cfg = write_config(&format!(
+        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\nbackend be\n    server s 127.0.0.1:{be_port}\n"
+    ));
+    let _l = start_lanai(&cfg.path, port);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("request");
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(ended.is_ok(), "client still held after 10 s: {text}");
+    assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("partial"), "{text}");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
+}

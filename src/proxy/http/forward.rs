@@ -466,7 +466,7 @@ fn respond_with(
             }
         }) as super::client::PoolReturn
     });
-    let (parts, body) = start.into_body(give_back);
+    let (parts, body) = start.into_body(give_back, be.cfg.timeouts.server);
     (parts, ProxyBody::server(body), None)
 }
 

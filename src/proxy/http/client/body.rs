@@ -2,9 +2,11 @@
 //! polls it (length, chunked or until close), and the raw connection of an
 //! upgraded (101) exchange.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -37,17 +39,27 @@ pub struct ServerBody {
     conn: Option<ServerConn>,
     state: Decode,
     on_reusable: Option<PoolReturn>,
+    /// `timeout server`: the longest wait for the server's next bytes.
+    timeout: Option<Duration>,
+    /// Armed the first time the body waits for the server (most bodies
+    /// arrive with their head and never need it).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl ServerBody {
-    pub(super) fn new(conn: ServerConn, framing: Framing, on_reusable: Option<PoolReturn>) -> Self {
+    pub(super) fn new(
+        conn: ServerConn,
+        framing: Framing,
+        on_reusable: Option<PoolReturn>,
+        timeout: Option<Duration>,
+    ) -> Self {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => Decode::Done,
             Framing::Length(n) => Decode::Length(n),
             Framing::Chunked => Decode::Chunked(Chunk::Size),
             Framing::UntilClose => Decode::UntilClose,
         };
-        let mut body = ServerBody { conn: Some(conn), state, on_reusable };
+        let mut body = ServerBody { conn: Some(conn), state, on_reusable, timeout, timer: None };
         if body.state == Decode::Done {
             body.finish();
         }
@@ -73,10 +85,27 @@ impl ServerBody {
         Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, why.into()))))
     }
 
-    /// Reads more from the server: Ready(false) at EOF.
+    /// Reads more from the server: Ready(false) at EOF; an error when the
+    /// server sent nothing for `timeout server` (HAProxy's "sD").
     fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         let Some(conn) = self.conn.as_mut() else { return Poll::Ready(Ok(false)) };
-        poll_fill(&mut conn.io, cx, &mut conn.buf).map_ok(|n| n > 0)
+        match poll_fill(&mut conn.io, cx, &mut conn.buf) {
+            Poll::Ready(read) => {
+                if let (Some(timer), Some(limit)) = (self.timer.as_mut(), self.timeout) {
+                    timer.as_mut().reset(tokio::time::Instant::now() + limit);
+                }
+                Poll::Ready(read.map(|n| n > 0))
+            }
+            Poll::Pending => {
+                let Some(limit) = self.timeout else { return Poll::Pending };
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                ready!(timer.as_mut().poll(cx));
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "timeout server during the response body",
+                )))
+            }
+        }
     }
 }
 

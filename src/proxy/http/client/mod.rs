@@ -321,9 +321,14 @@ impl ServerConn {
 impl ResponseStart {
     /// The response body; `on_reusable` gets the connection back when the body
     /// was read to its end and the connection can carry another request.
-    pub fn into_body(self, on_reusable: Option<PoolReturn>) -> (http::response::Parts, ServerBody) {
+    /// `timeout`: the longest wait for the server's next bytes (`timeout server`).
+    pub fn into_body(
+        self,
+        on_reusable: Option<PoolReturn>,
+        timeout: Option<std::time::Duration>,
+    ) -> (http::response::Parts, ServerBody) {
         let on_reusable = on_reusable.filter(|_| self.reusable);
-        (self.parts, ServerBody::new(self.conn, self.framing, on_reusable))
+        (self.parts, ServerBody::new(self.conn, self.framing, on_reusable, timeout))
     }
 
     /// After `101 Switching Protocols`: the raw connection, with any bytes the

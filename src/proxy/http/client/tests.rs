@@ -123,9 +123,12 @@ async fn chunked_body_across_reads_returns_the_connection() {
         Err(e) => panic!("send: {e:?}"),
     };
     let (tx, rx) = std::sync::mpsc::channel();
-    let (parts, body) = start.into_body(Some(Box::new(move |c| {
-        let _ = tx.send(c.is_alive());
-    })));
+    let (parts, body) = start.into_body(
+        Some(Box::new(move |c| {
+            let _ = tx.send(c.is_alive());
+        })),
+        Some(std::time::Duration::from_secs(5)),
+    );
     assert_eq!(parts.status, 200);
     let bytes = body.collect().await.expect("body").to_bytes();
     assert_eq!(&bytes[..], b"hello world");
