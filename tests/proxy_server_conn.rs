@@ -318,11 +318,7 @@ async fn stalled_response_body_ends_after_timeout_server() {
         tokio::time::sleep(Duration::from_secs(30)).await;
     })
     .await;
-    let port = free_port();
-    let cfg = write_config(&format!(
-        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\nbackend be\n    server s 127.0.0.1:{be_port}\n"
-    ));
-    let _l = start_lanai(&cfg.path, port);
+    let (_l, _cfg, port) = proxy_to(be_port, "    timeout server 1s\n");
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("request");
     let started = Instant::now();

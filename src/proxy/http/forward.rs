@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::{BodyEnd, ProxyBody};
-use super::client::{RequestBody, ResponseStart, SendError, ServerConn, ServerIo, Upgraded};
+use super::client::{connection_has, RequestBody, ResponseStart, SendError, ServerConn, ServerIo, Upgraded};
 use super::cookie;
 use super::samples::ConnInfo;
 use crate::conf::haproxy::{Balance, ForwardFor};
@@ -90,12 +90,11 @@ fn hop_bit(name: &HeaderName) -> u8 {
 }
 
 /// Removes the hop-by-hop headers and those the `Connection` header lists.
-/// Returns whether `Connection` carried the `close` option. One pass over the
-/// names first: most messages carry none of them, or only `Connection`.
-fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
+/// One pass over the names first: most messages carry none of them, or only
+/// `Connection`.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     use http::header::{TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
     let present = headers.keys().fold(0u8, |mask, name| mask | hop_bit(name));
-    let mut close = false;
     if present & 1 != 0 {
         // Headers the Connection header names (without allocating unless one
         // of them is really there).
@@ -104,9 +103,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
             headers.get_all(CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
         {
             let token = token.trim();
-            if token.eq_ignore_ascii_case("close") {
-                close = true;
-            }
             if token.is_empty() || !headers.contains_key(token) {
                 continue;
             }
@@ -136,16 +132,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
             headers.remove(UPGRADE);
         }
     }
-    close
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(http::header::UPGRADE)
-        && headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+    headers.contains_key(http::header::UPGRADE) && connection_has(headers, "upgrade")
 }
 
 /// The request head, kept to build the request again for each attempt.
@@ -301,8 +291,10 @@ pub async fn forward(
                 }
                 srv.state.counters.count_response(status);
                 be.counters.count_response(status);
-                let server_closes = strip_hop_by_hop(&mut start.parts.headers, status == 101);
-                let keep = !opts.close_server && status != 101 && !server_closes && poolable(be, srv);
+                strip_hop_by_hop(&mut start.parts.headers, status == 101);
+                // The server's own keep-alive decision (Connection: close,
+                // HTTP/1.0, close-delimited body) is in `start.reusable`.
+                let keep = !opts.close_server && status != 101 && poolable(be, srv);
                 let (mut rparts, rbody, server_upgrade) =
                     respond_with(start, be, idx, keep, client_upgrade.is_some());
                 // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
@@ -517,7 +509,7 @@ async fn send(
     match error {
         SendError::Write { unsent: true, .. } if attempt.reused => {}
         SendError::Write { .. } | SendError::Closed | SendError::Read(_) if attempt.reused && replayable => {
-            return Err(SendFailure::Connect(format!("reused connection failed: {}", describe(&error))))
+            return Err(SendFailure::Connect(format!("reused connection failed: {error}")))
         }
         other => return Err(classify(other)),
     }
@@ -535,16 +527,6 @@ async fn with_timeout<F: std::future::Future>(limit: Option<Duration>, fut: F) -
     match limit {
         Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
         None => Ok(fut.await),
-    }
-}
-
-fn describe(e: &SendError) -> String {
-    match e {
-        SendError::Write { error, .. } => format!("writing the request: {error}"),
-        SendError::Closed => "closed before a response".into(),
-        SendError::Read(error) => format!("reading the response: {error}"),
-        SendError::Invalid(why) => why.clone(),
-        SendError::ClientBody => "client body".into(),
     }
 }
 

@@ -165,17 +165,19 @@ pub(super) fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) 
 /// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only
 /// with `Connection: keep-alive`.
 pub(super) fn keeps_alive(headers: &HeaderMap, version: Version) -> bool {
-    let has = |token: &str| {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
     if version == Version::HTTP_10 {
-        has("keep-alive")
+        connection_has(headers, "keep-alive")
     } else {
-        !has("close")
+        !connection_has(headers, "close")
     }
+}
+
+/// Whether the `Connection` header lists `token` (case-insensitive).
+pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }

@@ -27,6 +27,7 @@ mod head;
 mod tests;
 
 pub use body::{ServerBody, Upgraded};
+pub use head::connection_has;
 use head::{encode_head, has_final_head, parse_head, Framing};
 
 /// Largest response head accepted from a server (beyond it: invalid response).
@@ -95,6 +96,18 @@ pub enum SendError {
     Invalid(String),
     /// Reading the client's request body failed.
     ClientBody,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Write { error, .. } => write!(f, "writing the request: {error}"),
+            SendError::Closed => f.write_str("closed before a response"),
+            SendError::Read(error) => write!(f, "reading the response: {error}"),
+            SendError::Invalid(why) => f.write_str(why),
+            SendError::ClientBody => f.write_str("reading the client's request body"),
+        }
+    }
 }
 
 /// The request body across attempts: kept whole when small (it can be sent
