@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
+. "$root/bench/proxy/common.sh"
 SHORT=${SHORT:-5}
 LONG=${LONG:-15}
 LANAI=${LANAI:-$root/target/release/lanai}
@@ -32,29 +33,9 @@ trap cleanup EXIT
 main_pid=$BASHPID
 
 BACKEND=18180 PORT=18181
-cat > "$work/backend.conf" <<NGX
-daemon off; master_process off; worker_processes 1; pid $work/backend.pid;
-error_log $work/backend.err; events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$BACKEND; location = / { return 200 'hello from the backend\n'; } } }
-NGX
+write_backend_conf "$work" "$BACKEND"
 nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
-cat > "$work/proxy.cfg" <<CFG
-global
-    maxconn 9000
-    nbthread 1
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    http-reuse always
-frontend web
-    bind 127.0.0.1:$PORT
-    default_backend app
-backend app
-    server s1 127.0.0.1:$BACKEND
-CFG
+http_proxy_cfg "127.0.0.1:$PORT" "$BACKEND" > "$work/proxy.cfg"
 
 # run NAME SECONDS COMMAND... -> "instructions requests"
 run() {

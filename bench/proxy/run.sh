@@ -24,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
+. "$root/bench/proxy/common.sh"
 DURATION=${DURATION:-10}
 IDLE=${IDLE:-8500}
 CONNS=${CONNS:-64}
@@ -44,42 +45,21 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"   # 10k idle connections need ~10k descriptors
 
 BACKEND=18080 HA=18081 LA=18082 NG=18083 LB=18084 HA_TCP=18091 LA_TCP=18092 LB_TCP=18094 HA_TLS=18101 LA_TLS=18102 LB_TLS=18104
-mkdir -p "$work/www"
-if part tcp; then head -c 1073741824 /dev/zero > "$work/www/big"; fi
-
 # ---- the backend: nginx, 1 worker, small response, keep-alive
-cat > "$work/backend.conf" <<NGX
-daemon off; master_process off; worker_processes 1; pid $work/backend.pid;
-error_log $work/backend.err; events { worker_connections 16384; }
-http { access_log off; keepalive_requests 1000000; sendfile on;
-  server { listen 127.0.0.1:$BACKEND; root $work/www;
-    location = / { return 200 'hello from the backend\n'; }
-    location /big { } } }
-NGX
+write_backend_conf "$work" "$BACKEND"
+if part tcp; then head -c 1073741824 /dev/zero > "$work/www/big"; fi
 "${on_load_core[@]}" nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
 
 # ---- the three proxies
-cat > "$work/proxy.cfg" <<CFG
-global
-    maxconn 9000
-    nbthread 1
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    http-reuse always
-frontend web
-    bind 127.0.0.1:PORT_HTTP
-    bind 127.0.0.1:PORT_TLS ssl crt $work/cert.pem
-    default_backend app
-backend app
-    server s1 127.0.0.1:$BACKEND
+{
+  http_proxy_cfg 127.0.0.1:PORT_HTTP "$BACKEND" "    bind 127.0.0.1:PORT_TLS ssl crt $work/cert.pem"
+  cat <<CFG
 listen bulk
     mode tcp
     bind 127.0.0.1:PORT_TCP
     server s1 127.0.0.1:$BACKEND
 CFG
+} > "$work/proxy.cfg"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.test \
   -keyout "$work/key.pem" -out "$work/crt.pem" 2>/dev/null
 cat "$work/crt.pem" "$work/key.pem" > "$work/cert.pem"

@@ -1,0 +1,40 @@
+# Shared by bench/proxy/run.sh and bench/proxy/instructions.sh, so that both
+# measure the proxies in front of the same backend with the same configuration.
+
+# write_backend_conf DIR PORT: nginx, one worker, a 22-byte answer on / and
+# the files of DIR/www (the 1 GiB download of the TCP test) under /big.
+write_backend_conf() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/www"
+  cat > "$dir/backend.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $dir/backend.pid;
+error_log $dir/backend.err; events { worker_connections 16384; }
+http { access_log off; keepalive_requests 1000000; sendfile on;
+  server { listen 127.0.0.1:$port; root $dir/www;
+    location = / { return 200 'hello from the backend\n'; }
+    location /big { } } }
+NGX
+}
+
+# http_proxy_cfg BIND BACKEND_PORT [FRONTEND_LINES]: the haproxy.cfg every
+# proxy runs (one thread, keep-alive to the server), HTTP frontend on BIND.
+http_proxy_cfg() {
+  local bind=$1 backend=$2 extra=${3:-}
+  cat <<CFG
+global
+    maxconn 9000
+    nbthread 1
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    http-reuse always
+frontend web
+    bind $bind
+${extra:+$extra
+}    default_backend app
+backend app
+    server s1 127.0.0.1:$backend
+CFG
+}
