@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use super::health::{self, CheckTarget, HealthTasks, LogSink};
 use super::http::body::ProxyBody;
 use super::http::samples::ConnInfo;
+use super::http::server::ClientIo;
 use super::http::{serve as http_serve, RequestEnv};
 use super::relay::{relay_tcp, RelayOptions, RelayStats};
 use super::runtime::{self, ReloadRequest, RuntimeContext, RuntimeServer};
@@ -625,7 +626,7 @@ async fn serve_started(mut stream: TcpStream, peer: SocketAddr, accepted: &Accep
         Mode::Http => match fe.tls.get(bind_idx).cloned().flatten() {
             None => {
                 let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared, generation });
-                http_serve::serve(stream, env, false).await;
+                http_serve::serve(ClientIo::Plain(stream), env, false).await;
             }
             Some(config) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -639,7 +640,7 @@ async fn serve_started(mut stream: TcpStream, peer: SocketAddr, accepted: &Accep
                 let sni = session.server_name().map(str::to_string);
                 let conn = ConnInfo { tls: true, sni, ..conn };
                 let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared, generation });
-                http_serve::serve(tls_stream, env, h2).await;
+                http_serve::serve(ClientIo::Tls(Box::new(tls_stream)), env, h2).await;
             }
         },
     }

@@ -1,5 +1,5 @@
 //! The body type the proxy sends either way: a client's request body streamed
-//! from hyper, a server's response body streamed from its connection, or bytes
+//! from its connection (HTTP/1) or hyper (HTTP/2), a server's response body streamed from its connection, or bytes
 //! the proxy produced (error pages, redirects,
 //! buffered requests kept for L7 retries). An optional end hook runs once when
 //! the body is finished or dropped: it returns the server connection to the
@@ -13,6 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use super::client::ServerBody;
+use super::server::ClientBody;
 
 /// Errors of a body being relayed (the client's or the server's connection failed).
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -33,7 +34,10 @@ pub struct ProxyBody {
 }
 
 enum Kind {
+    /// From an HTTP/2 client (hyper).
     Stream(Incoming),
+    /// From an HTTP/1 client.
+    Client(ClientBody),
     /// Boxed: it holds the server connection, and most bodies are not this.
     Server(Box<ServerBody>),
     Full(Option<Bytes>),
@@ -43,6 +47,7 @@ impl std::fmt::Debug for ProxyBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
             Kind::Stream(_) => f.write_str("ProxyBody::Stream"),
+            Kind::Client(_) => f.write_str("ProxyBody::Client"),
             Kind::Server(_) => f.write_str("ProxyBody::Server"),
             Kind::Full(b) => write!(f, "ProxyBody::Full({} bytes)", b.as_ref().map_or(0, Bytes::len)),
         }
@@ -61,6 +66,10 @@ impl ProxyBody {
 
     pub fn stream(inner: Incoming) -> Self {
         ProxyBody { kind: Kind::Stream(inner), bytes: 0, on_end: None }
+    }
+
+    pub fn client(inner: ClientBody) -> Self {
+        ProxyBody { kind: Kind::Client(inner), bytes: 0, on_end: None }
     }
 
     pub fn server(inner: ServerBody) -> Self {
@@ -107,6 +116,7 @@ impl Body for ProxyBody {
         let this = self.get_mut();
         let polled = match &mut this.kind {
             Kind::Stream(inner) => Pin::new(inner).poll_frame(cx).map_err(BodyError::from),
+            Kind::Client(inner) => Pin::new(inner).poll_frame(cx).map_err(BodyError::from),
             Kind::Server(inner) => Pin::new(inner.as_mut()).poll_frame(cx).map_err(BodyError::from),
             Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
         };
@@ -129,6 +139,7 @@ impl Body for ProxyBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Stream(inner) => inner.is_end_stream(),
+            Kind::Client(inner) => inner.is_end_stream(),
             Kind::Server(inner) => inner.is_end_stream(),
             Kind::Full(data) => data.is_none(),
         }
@@ -137,6 +148,7 @@ impl Body for ProxyBody {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Stream(inner) => inner.size_hint(),
+            Kind::Client(inner) => inner.size_hint(),
             Kind::Server(inner) => inner.size_hint(),
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),

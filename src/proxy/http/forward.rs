@@ -7,18 +7,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::server::ClientUpgrade;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
 use http::{Request, Response, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::{BodyEnd, ProxyBody};
-use super::client::{connection_has, RequestBody, ResponseStart, SendError, ServerConn, ServerIo, Upgraded};
+use super::client::{RequestBody, ResponseStart, SendError, ServerConn, ServerIo, Upgraded};
 use super::cookie;
 use super::samples::ConnInfo;
+use super::wire::connection_has;
 use crate::conf::haproxy::{Balance, ForwardFor};
 use crate::proxy::balance::{self, Key};
 use crate::proxy::relay::{self, RelayOptions};
@@ -103,7 +104,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.get_all(CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
         {
             let token = token.trim();
-            if token.is_empty() || !headers.contains_key(token) {
+            // The usual tokens name nothing to remove beyond what is removed below.
+            let usual = ["close", "keep-alive", "upgrade"].iter().any(|t| token.eq_ignore_ascii_case(t));
+            if usual || token.is_empty() || !headers.contains_key(token) {
                 continue;
             }
             if let Ok(name) = HeaderName::try_from(token) {
@@ -174,7 +177,7 @@ pub async fn forward(
     let mut report =
         ForwardReport { termination: *b"--", connect_ms: -1, response_ms: -1, ..Default::default() };
     let (mut parts, body) = req.into_parts();
-    let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let client_upgrade = parts.extensions.remove::<ClientUpgrade>();
     let upgrade = is_upgrade(&parts.headers) && client_upgrade.is_some();
 
     // Persistence first: the cookie names the server a client is stuck to.
@@ -568,9 +571,9 @@ async fn connect(srv: &BackendServer, be: &Backend, target: &Target<'_>) -> Resu
 
 /// After a 101 response, relays bytes both ways (WebSocket and other upgrades)
 /// until either side closes or `timeout tunnel` passes without traffic.
-fn tunnel(client: hyper::upgrade::OnUpgrade, server: Upgraded, opts: RelayOptions) {
+fn tunnel(client: ClientUpgrade, server: Upgraded, opts: RelayOptions) {
     tokio::spawn(async move {
-        let Ok(client) = client.await else { return };
-        relay::relay_generic(TokioIo::new(client), server, opts).await;
+        let Some(client) = client.connection().await else { return };
+        relay::relay_generic(client, server, opts).await;
     });
 }

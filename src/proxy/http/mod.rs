@@ -11,13 +11,14 @@ pub mod pool;
 pub mod rules;
 pub mod samples;
 pub mod serve;
+pub mod server;
+pub mod wire;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Request, Response};
-use hyper::body::Incoming;
 
 use self::body::ProxyBody;
 use self::forward::{ForwardOptions, ForwardReport};
@@ -82,10 +83,8 @@ impl RequestLog {
     }
 }
 
-pub async fn handle(
-    req: Request<Incoming>,
-    env: Arc<RequestEnv>,
-) -> Result<Response<ProxyBody>, std::convert::Infallible> {
+/// Runs one request through the frontend and backend; always answers.
+pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Response<ProxyBody> {
     let started = Instant::now();
     let tables = env.engine.tables.load_full();
     let fe = if tables.generation == env.generation {
@@ -101,22 +100,20 @@ pub async fn handle(
     // Built only when a log line will use it: it allocates.
     let request_line =
         if logging { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
-    let mut req = req.map(ProxyBody::stream);
 
     let (resp, mut log) = route(&tables, &fe, &mut req, &env, request_line, started).await;
     fe.counters.count_response(resp.status().as_u16());
     if !logging {
-        return Ok(resp);
+        return resp;
     }
     log.status = resp.status().as_u16();
     log.head_bytes = head_size(&resp);
     let engine = Arc::clone(&env.engine);
-    let resp = resp.map(|b| {
+    resp.map(|b| {
         b.on_end(Box::new(move |end| {
             engine.log_http(&log, end.bytes);
         }))
-    });
-    Ok(resp)
+    })
 }
 
 async fn route(

@@ -1,4 +1,4 @@
-//! A server's response body, read from its connection as hyper's server side
+//! A server's response body, read from its connection as the client side
 //! polls it (length, chunked or until close), and the raw connection of an
 //! upgraded (101) exchange.
 
@@ -8,36 +8,16 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::head::Framing;
-use super::{poll_fill, PoolReturn, ServerConn, ServerIo, MAX_LINE};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decode {
-    Length(u64),
-    Chunked(Chunk),
-    UntilClose,
-    Done,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
-    Data(u64),
-    /// The CRLF after a chunk's data.
-    DataEnd,
-    /// Trailer lines after the last chunk, up to an empty line.
-    Trailers,
-}
+use super::{poll_fill, PoolReturn, ServerConn, ServerIo};
+use crate::proxy::http::wire::{Decoder, Framing, Prefixed, Step};
 
 /// A response body read from the server connection as it is polled.
 pub struct ServerBody {
     conn: Option<ServerConn>,
-    state: Decode,
+    decoder: Decoder,
     on_reusable: Option<PoolReturn>,
     /// `timeout server`: the longest wait for the server's next bytes.
     timeout: Option<Duration>,
@@ -53,14 +33,9 @@ impl ServerBody {
         on_reusable: Option<PoolReturn>,
         timeout: Option<Duration>,
     ) -> Self {
-        let state = match framing {
-            Framing::Empty | Framing::Length(0) => Decode::Done,
-            Framing::Length(n) => Decode::Length(n),
-            Framing::Chunked => Decode::Chunked(Chunk::Size),
-            Framing::UntilClose => Decode::UntilClose,
-        };
-        let mut body = ServerBody { conn: Some(conn), state, on_reusable, timeout, timer: None };
-        if body.state == Decode::Done {
+        let decoder = Decoder::new(framing);
+        let mut body = ServerBody { conn: Some(conn), decoder, on_reusable, timeout, timer: None };
+        if decoder.is_done() {
             body.finish();
         }
         body
@@ -69,7 +44,6 @@ impl ServerBody {
     /// The body was read to its end: the connection goes back to the pool
     /// when it can carry another request and the server sent nothing more.
     fn finish(&mut self) {
-        self.state = Decode::Done;
         let conn = self.conn.take();
         if let (Some(conn), Some(give_back)) = (conn, self.on_reusable.take()) {
             if conn.buf.is_empty() {
@@ -78,11 +52,10 @@ impl ServerBody {
         }
     }
 
-    fn fail(&mut self, why: impl Into<String>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.state = Decode::Done;
+    fn fail(&mut self, error: io::Error) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         self.conn = None;
         self.on_reusable = None;
-        Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, why.into()))))
+        Poll::Ready(Some(Err(error)))
     }
 
     /// Reads more from the server: Ready(false) at EOF; an error when the
@@ -120,152 +93,47 @@ impl Body for ServerBody {
         let this = self.get_mut();
         loop {
             let Some(conn) = this.conn.as_mut() else { return Poll::Ready(None) };
-            let buf = &mut conn.buf;
-            match this.state {
-                Decode::Done => return Poll::Ready(None),
-                Decode::Length(left) if !buf.is_empty() => {
-                    let n = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-                    let data = buf.split_to(n).freeze();
-                    let left = left - n as u64;
-                    this.state = Decode::Length(left);
-                    if left == 0 {
+            match this.decoder.step(&mut conn.buf) {
+                Step::Data(data) => {
+                    if this.decoder.is_done() {
                         this.finish();
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Decode::UntilClose if !buf.is_empty() => {
-                    let data = buf.split().freeze();
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Decode::Chunked(Chunk::Data(left)) if !buf.is_empty() => {
-                    let n = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-                    let data = buf.split_to(n).freeze();
-                    let left = left - n as u64;
-                    this.state = Decode::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Decode::Chunked(Chunk::DataEnd) if buf.len() >= 2 => {
-                    if &buf[..2] != b"\r\n" {
-                        return this.fail("chunk not followed by CRLF");
-                    }
-                    buf.advance(2);
-                    this.state = Decode::Chunked(Chunk::Size);
-                    continue;
-                }
-                Decode::Chunked(Chunk::Size) => {
-                    if let Some(line) = take_line(buf) {
-                        match parse_chunk_size(&line) {
-                            Some(0) => this.state = Decode::Chunked(Chunk::Trailers),
-                            Some(n) => this.state = Decode::Chunked(Chunk::Data(n)),
-                            None => return this.fail("invalid chunk size"),
-                        }
-                        continue;
-                    }
-                    if buf.len() > MAX_LINE {
-                        return this.fail("chunk-size line too long");
-                    }
-                }
-                Decode::Chunked(Chunk::Trailers) => {
-                    if let Some(line) = take_line(buf) {
-                        if line.is_empty() {
-                            this.finish();
-                            return Poll::Ready(None);
-                        }
-                        continue;
-                    }
-                    if buf.len() > MAX_LINE {
-                        return this.fail("trailer line too long");
-                    }
-                }
-                _ => {}
-            }
-            // More bytes are needed.
-            match ready!(this.poll_more(cx)) {
-                Ok(true) => {}
-                Ok(false) if this.state == Decode::UntilClose => {
-                    this.state = Decode::Done;
-                    this.conn = None;
+                Step::End => {
+                    this.finish();
                     return Poll::Ready(None);
                 }
-                Ok(false) => return this.fail("server closed the connection in the middle of the body"),
-                Err(e) => {
-                    this.state = Decode::Done;
+                Step::Invalid(why) => return this.fail(io::Error::new(io::ErrorKind::InvalidData, why)),
+                Step::NeedMore => {}
+            }
+            match ready!(this.poll_more(cx)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The connection ended: it cannot go back to the pool.
                     this.conn = None;
-                    return Poll::Ready(Some(Err(e)));
+                    if let Err(why) = this.decoder.at_eof() {
+                        return this.fail(io::Error::new(io::ErrorKind::UnexpectedEof, why));
+                    }
+                    return Poll::Ready(None);
+                }
+                Err(e) => {
+                    this.decoder = Decoder::new(Framing::Empty);
+                    return this.fail(e);
                 }
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.state == Decode::Done
+        self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.state {
-            Decode::Length(n) => SizeHint::with_exact(n),
-            Decode::Done => SizeHint::with_exact(0),
-            _ => SizeHint::default(),
-        }
+        self.decoder.size_hint()
     }
-}
-
-/// A line ending in CRLF (or a bare LF) at the start of `buf`, without its end.
-fn take_line(buf: &mut BytesMut) -> Option<BytesMut> {
-    let end = buf.iter().position(|&b| b == b'\n')?;
-    let mut line = buf.split_to(end + 1);
-    line.truncate(end);
-    if line.last() == Some(&b'\r') {
-        line.truncate(end - 1);
-    }
-    Some(line)
-}
-
-/// `1a3f[;ext…]` → its value.
-pub(super) fn parse_chunk_size(line: &[u8]) -> Option<u64> {
-    let digits = line.split(|&b| b == b';').next()?;
-    let digits = std::str::from_utf8(digits).ok()?.trim_matches(|c| c == ' ' || c == '\t');
-    if digits.is_empty() || digits.len() > 15 {
-        return None;
-    }
-    u64::from_str_radix(digits, 16).ok()
 }
 
 /// The server side of an upgraded connection (WebSocket…): bytes the server
 /// sent after its 101 head first, then the connection itself.
-pub struct Upgraded {
-    io: ServerIo,
-    prefix: Bytes,
-}
-
-impl Upgraded {
-    pub(super) fn new(io: ServerIo, prefix: Bytes) -> Self {
-        Upgraded { io, prefix }
-    }
-}
-
-impl AsyncRead for Upgraded {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.prefix.is_empty() {
-            let n = this.prefix.len().min(buf.remaining());
-            buf.put_slice(&this.prefix.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Upgraded {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
+pub type Upgraded = Prefixed<ServerIo>;

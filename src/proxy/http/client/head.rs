@@ -1,20 +1,11 @@
 //! Request heads as they go to a server, and response heads as they come
 //! back: parsing, framing of the body (RFC 9112 §6.3), keep-alive.
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use bytes::BytesMut;
+use http::header::{HeaderMap, CONTENT_LENGTH};
 use http::{Method, StatusCode, Uri, Version};
 
-use super::MAX_HEADERS;
-
-/// How a response body is delimited (RFC 9112 §6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
-    Empty,
-    Length(u64),
-    Chunked,
-    /// Until the server closes: the connection cannot be reused.
-    UntilClose,
-}
+use crate::proxy::http::wire::{build_headers, offset_in, Framing, HeadFacts, SpanSlots, MAX_HEADERS};
 
 /// Writes the request line and headers. `length`: the body's size when known;
 /// without a Content-Length the body is chunked, or absent when empty.
@@ -81,8 +72,9 @@ pub(super) fn has_final_head(buf: &[u8]) -> bool {
     }
 }
 
-/// Parses a response head at the start of `buf`: None while incomplete.
-pub(super) fn parse_head(buf: &[u8], method: &Method) -> Result<Option<(ParsedHead, usize)>, String> {
+/// Parses a response head at the start of `buf` and takes it off the
+/// buffer (the header values keep sharing its memory): None while incomplete.
+pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<ParsedHead>, String> {
     // Uninitialised: zeroing 128 header slots for every response costs more
     // than parsing a typical head.
     let mut raw = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -97,34 +89,35 @@ pub(super) fn parse_head(buf: &[u8], method: &Method) -> Result<Option<(ParsedHe
     let code = resp.code.unwrap_or(0);
     let status = StatusCode::from_u16(code).map_err(|_| format!("status {code}"))?;
     let version = if resp.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
-    for h in resp.headers.iter() {
-        let name =
-            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| format!("header name {:?}", h.name))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| format!("value of header {}", h.name))?;
-        headers.append(name, value);
-    }
-    let framing = framing(&headers, status, method)?;
+    let mut slots = SpanSlots::new();
+    let spans = slots.record(buf, resp.headers);
+    let reason = resp
+        .reason
+        .filter(|r| Some(*r) != status.canonical_reason() && !r.is_empty())
+        .map(|r| (offset_in(buf, r.as_bytes()), r.len()));
+    let head = buf.split_to(used).freeze();
+    let (mut headers, facts) = build_headers(&head, spans)?;
+    let framing = framing(&facts, status, method)?;
     if framing == Framing::Chunked {
         // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which
         // must not reach the client with the de-chunked body.
         headers.remove(CONTENT_LENGTH);
     }
-    let reusable = framing != Framing::UntilClose && keeps_alive(&headers, version);
+    let reusable = framing != Framing::UntilClose && facts.keeps_alive(version);
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = status;
     parts.version = version;
-    if let Some(reason) = resp.reason.filter(|r| Some(*r) != status.canonical_reason() && !r.is_empty()) {
-        if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes().to_vec()) {
+    if let Some((at, len)) = reason {
+        if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(head.slice(at..at + len)) {
             parts.extensions.insert(reason);
         }
     }
     parts.headers = headers;
-    Ok(Some((ParsedHead { parts, reusable, framing }, used)))
+    Ok(Some(ParsedHead { parts, reusable, framing }))
 }
 
 /// RFC 9112 §6.3: how the body of this response is delimited.
-pub(super) fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) -> Result<Framing, String> {
+pub(super) fn framing(facts: &HeadFacts, status: StatusCode, method: &Method) -> Result<Framing, String> {
     if method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -132,52 +125,10 @@ pub(super) fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) 
     {
         return Ok(Framing::Empty);
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        let last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|t| !t.is_empty());
-        return Ok(match last {
-            Some(t) if t.eq_ignore_ascii_case("chunked") => Framing::Chunked,
-            _ => Framing::UntilClose,
-        });
+    match facts.chunked_last {
+        Some(true) => return Ok(Framing::Chunked),
+        Some(false) => return Ok(Framing::UntilClose),
+        None => {}
     }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.to_str().map_err(|_| "invalid Content-Length".to_string())?.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("invalid Content-Length {part:?}"));
-            }
-            let n: u64 = part.parse().map_err(|_| format!("invalid Content-Length {part:?}"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err("conflicting Content-Length values".into());
-            }
-            length = Some(n);
-        }
-    }
-    Ok(length.map_or(Framing::UntilClose, Framing::Length))
-}
-
-/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only
-/// with `Connection: keep-alive`.
-pub(super) fn keeps_alive(headers: &HeaderMap, version: Version) -> bool {
-    if version == Version::HTTP_10 {
-        connection_has(headers, "keep-alive")
-    } else {
-        !connection_has(headers, "close")
-    }
-}
-
-/// Whether the `Connection` header lists `token` (case-insensitive).
-pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    Ok(facts.length()?.map_or(Framing::UntilClose, Framing::Length))
 }

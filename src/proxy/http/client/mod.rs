@@ -26,16 +26,12 @@ mod head;
 #[cfg(test)]
 mod tests;
 
+use super::wire::Framing;
 pub use body::{ServerBody, Upgraded};
-pub use head::connection_has;
-use head::{encode_head, has_final_head, parse_head, Framing};
+use head::{encode_head, has_final_head, parse_head};
 
 /// Largest response head accepted from a server (beyond it: invalid response).
 const MAX_HEAD: usize = 64 * 1024;
-/// Most header lines in a response head.
-const MAX_HEADERS: usize = 128;
-/// Longest chunk-size or trailer line.
-const MAX_LINE: usize = 4096;
 /// Room asked for before each read from the server.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -301,10 +297,9 @@ impl ServerConn {
 
     async fn read_head(mut self, method: &Method) -> Result<ResponseStart, SendError> {
         loop {
-            match parse_head(&self.buf, method) {
+            match parse_head(&mut self.buf, method) {
                 Err(why) => return Err(SendError::Invalid(why)),
-                Ok(Some((head, used))) => {
-                    self.buf.advance(used);
+                Ok(Some(head)) => {
                     if head.parts.status.is_informational()
                         && head.parts.status != StatusCode::SWITCHING_PROTOCOLS
                     {

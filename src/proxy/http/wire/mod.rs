@@ -1,0 +1,202 @@
+//! HTTP/1.x on the wire, shared by both sides of the proxy: heads parsed into
+//! `http` types without copying each header (the values are slices of the
+//! read buffer, as hyper does), body framing and keep-alive rules.
+
+pub mod decode;
+pub mod prefixed;
+
+use std::mem::MaybeUninit;
+
+use bytes::Bytes;
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING,
+};
+use http::Version;
+
+pub use decode::{Decoder, Framing, Step};
+pub use prefixed::Prefixed;
+
+/// Most header lines in a head.
+pub const MAX_HEADERS: usize = 128;
+
+/// Where a header line lies in its head: name offset, name length, value
+/// offset, value length (heads are at most 64 KiB + a line: u32 is enough).
+type Span = [u32; 4];
+
+/// Room for the spans of one head, left uninitialised: zeroing (or moving)
+/// 2 KiB for every head costs more than parsing a typical one.
+pub struct SpanSlots([MaybeUninit<Span>; MAX_HEADERS]);
+
+impl SpanSlots {
+    pub fn new() -> Self {
+        SpanSlots([const { MaybeUninit::uninit() }; MAX_HEADERS])
+    }
+
+    /// Records where `headers` (as parsed by httparse from `base`) lie, so the
+    /// header map can be built from slices of the buffer once the head is split off it.
+    pub fn record(&mut self, base: &[u8], headers: &[httparse::Header<'_>]) -> &[Span] {
+        let n = headers.len().min(MAX_HEADERS);
+        for (slot, h) in self.0.iter_mut().zip(&headers[..n]) {
+            slot.write([
+                offset_in(base, h.name.as_bytes()) as u32,
+                h.name.len() as u32,
+                offset_in(base, h.value) as u32,
+                h.value.len() as u32,
+            ]);
+        }
+        // SAFETY: the first `n` slots were written just above, and
+        // MaybeUninit<Span> has the layout of Span.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<Span>(), n) }
+    }
+}
+
+impl Default for SpanSlots {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Offset of `part` inside `base` (`part` must be a slice of `base`).
+pub fn offset_in(base: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - base.as_ptr() as usize
+}
+
+/// What the framing and connection headers of a head say, noted while the
+/// header map is built (no lookups afterwards).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeadFacts {
+    /// The Content-Length headers: none, one value (several equal ones count
+    /// as one), or why they are invalid.
+    pub content_length: Option<Result<u64, String>>,
+    /// None without Transfer-Encoding; else whether its last coding is chunked.
+    pub chunked_last: Option<bool>,
+    pub connection_close: bool,
+    pub connection_keep_alive: bool,
+    pub expect_continue: bool,
+}
+
+impl HeadFacts {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if name == CONTENT_LENGTH {
+            self.note_length(value);
+        } else if name == TRANSFER_ENCODING {
+            let last = value.to_str().ok().and_then(|v| v.split(',').map(str::trim).rfind(|t| !t.is_empty()));
+            if let Some(last) = last {
+                self.chunked_last = Some(last.eq_ignore_ascii_case("chunked"));
+            } else if self.chunked_last.is_none() {
+                self.chunked_last = Some(false);
+            }
+        } else if name == CONNECTION {
+            for token in value.to_str().unwrap_or("").split(',') {
+                let token = token.trim();
+                self.connection_close |= token.eq_ignore_ascii_case("close");
+                self.connection_keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        } else if name == EXPECT {
+            self.expect_continue |= value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+
+    fn note_length(&mut self, value: &HeaderValue) {
+        if matches!(self.content_length, Some(Err(_))) {
+            return;
+        }
+        let Ok(text) = value.to_str() else {
+            self.content_length = Some(Err("invalid Content-Length".into()));
+            return;
+        };
+        for part in text.split(',') {
+            let part = part.trim();
+            let parsed = (!part.is_empty() && part.len() <= 19 && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse::<u64>().ok())
+                .flatten();
+            self.content_length = Some(match (parsed, &self.content_length) {
+                (None, _) => Err(format!("invalid Content-Length {part:?}")),
+                (Some(n), Some(Ok(l))) if *l != n => Err("conflicting Content-Length values".into()),
+                (Some(n), _) => Ok(n),
+            });
+            if matches!(self.content_length, Some(Err(_))) {
+                return;
+            }
+        }
+    }
+
+    /// The body length the Content-Length headers give; an error for invalid
+    /// or conflicting values.
+    pub fn length(&self) -> Result<Option<u64>, String> {
+        self.content_length.clone().transpose()
+    }
+
+    /// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0
+    /// only with `Connection: keep-alive`.
+    pub fn keeps_alive(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 {
+            self.connection_keep_alive
+        } else {
+            !self.connection_close
+        }
+    }
+}
+
+/// The header map of a head split off its buffer, its values sharing
+/// `head`'s memory, and what its framing headers say.
+pub fn build_headers(head: &Bytes, spans: &[Span]) -> Result<(HeaderMap, HeadFacts), String> {
+    let mut map = HeaderMap::with_capacity(spans.len());
+    let mut facts = HeadFacts::default();
+    for &[name_at, name_len, value_at, value_len] in spans {
+        let name = &head[name_at as usize..(name_at + name_len) as usize];
+        let name = HeaderName::from_bytes(name)
+            .map_err(|_| format!("invalid header name {:?}", String::from_utf8_lossy(name)))?;
+        let value = head.slice(value_at as usize..(value_at + value_len) as usize);
+        debug_assert!(HeaderValue::from_bytes(&value).is_ok());
+        // SAFETY: httparse accepted these bytes as a header value, and it
+        // refuses every byte a HeaderValue may not hold (controls other
+        // than tab, DEL); hyper relies on the same.
+        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(value) };
+        facts.note(&name, &value);
+        map.append(name, value);
+    }
+    Ok((map, facts))
+}
+
+/// Whether the `Connection` header lists `token` (case-insensitive).
+pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(lines: &[(&str, &str)]) -> HeadFacts {
+        let mut f = HeadFacts::default();
+        for (n, v) in lines {
+            f.note(&HeaderName::from_bytes(n.as_bytes()).unwrap(), &HeaderValue::from_str(v).unwrap());
+        }
+        f
+    }
+
+    #[test]
+    fn facts_of_framing_headers() {
+        assert_eq!(facts(&[("content-length", "5, 5")]).length(), Ok(Some(5)));
+        assert!(facts(&[("content-length", "5"), ("content-length", "6")]).length().is_err());
+        assert!(facts(&[("content-length", "-5")]).length().is_err());
+        assert!(facts(&[("content-length", "")]).length().is_err());
+        assert_eq!(facts(&[]).length(), Ok(None));
+        assert_eq!(facts(&[("transfer-encoding", "gzip, chunked")]).chunked_last, Some(true));
+        assert_eq!(
+            facts(&[("transfer-encoding", "chunked"), ("transfer-encoding", "gzip")]).chunked_last,
+            Some(false)
+        );
+        let f = facts(&[("connection", "Keep-Alive, Upgrade")]);
+        assert!(f.keeps_alive(Version::HTTP_10) && f.keeps_alive(Version::HTTP_11));
+        assert!(!facts(&[("connection", "close")]).keeps_alive(Version::HTTP_11));
+        assert!(!facts(&[]).keeps_alive(Version::HTTP_10));
+        assert!(facts(&[("expect", "100-Continue")]).expect_continue);
+    }
+}
