@@ -77,6 +77,8 @@ impl AsyncWrite for ServerIo {
 pub struct ServerConn {
     io: ServerIo,
     buf: BytesMut,
+    /// Where request heads are encoded, kept from one request to the next.
+    out: Vec<u8>,
 }
 
 /// Why a request got no response.
@@ -144,7 +146,7 @@ impl std::fmt::Debug for ServerConn {
 
 impl ServerConn {
     pub fn new(io: ServerIo) -> Self {
-        ServerConn { io, buf: BytesMut::new() }
+        ServerConn { io, buf: BytesMut::new(), out: Vec::new() }
     }
 
     /// Whether an idle connection is still usable: the server has not closed
@@ -188,7 +190,8 @@ impl ServerConn {
         headers: &HeaderMap,
         body: &mut RequestBody,
     ) -> Result<ResponseStart, SendError> {
-        let mut out = Vec::with_capacity(512);
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
         let chunked = match body {
             RequestBody::Replayable(b) => {
                 encode_head(&mut out, method, uri, headers, Some(b.len()));
@@ -206,6 +209,10 @@ impl ServerConn {
             // A request head fits the socket buffer: a failure here means none
             // of it left.
             return Err(SendError::Write { error, unsent: true });
+        }
+        // A replayed body may have grown it: keep only a head's worth.
+        if out.capacity() <= 4096 {
+            self.out = out;
         }
         let mut complete = true;
         if let RequestBody::Once(stream) = body {
@@ -342,7 +349,7 @@ impl ResponseStart {
     /// After `101 Switching Protocols`: the raw connection, with any bytes the
     /// server already sent past the head.
     pub fn into_upgraded(self) -> (http::response::Parts, Upgraded) {
-        let ServerConn { io, buf } = self.conn;
+        let ServerConn { io, buf, .. } = self.conn;
         (self.parts, Upgraded::new(io, buf.freeze()))
     }
 }

@@ -61,6 +61,9 @@ enum NoHead {
     Answer(u16),
 }
 
+/// Above this, the output buffer a large body grew is not kept for the next request.
+const REUSED_OUT_MAX: usize = 64 * 1024;
+
 pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
     let conn = SharedConn::new(io);
     let timeouts = &env.frontend.cfg.timeouts;
@@ -74,6 +77,8 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
     tokio::pin!(stop);
     let mut waits = HeadWait { timer: None, stop, stopped: false };
     let mut limit = first_wait;
+    // The response head (and the first body bytes) of every request, reused.
+    let mut out = Vec::with_capacity(1024);
     loop {
         let head = match waits.next_head(&conn, limit).await {
             Ok(head) => head,
@@ -82,9 +87,9 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
                 let resp = env.frontend.errors.response(status);
                 let ex =
                     Exchange { head_request: false, client_version: http::Version::HTTP_11, close: true };
-                let mut out = Vec::with_capacity(512);
+                out.clear();
                 let head = encode_head(&mut out, &resp, ex);
-                write_response(&conn, out, resp.into_body(), head.encoding).await;
+                write_response(&conn, &mut out, resp.into_body(), head.encoding).await;
                 break;
             }
         };
@@ -112,9 +117,12 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
         let close = !switching
             && (!keep_alive || waits.stopped || *env.engine.stopping.borrow() || conn.lock().body_open);
         let ex = Exchange { close, ..ex };
-        let mut out = Vec::with_capacity(1024);
+        out.clear();
+        if out.capacity() > REUSED_OUT_MAX {
+            out = Vec::with_capacity(1024);
+        }
         let head = encode_head(&mut out, &resp, ex);
-        let reusable = write_response(&conn, out, resp.into_body(), head.encoding).await;
+        let reusable = write_response(&conn, &mut out, resp.into_body(), head.encoding).await;
         if switching {
             let mut c = conn.lock();
             if let (Some(io), Some(tx)) = (c.io.take(), upgrade_tx) {

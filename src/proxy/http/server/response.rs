@@ -110,7 +110,7 @@ pub fn encode_head(out: &mut Vec<u8>, resp: &Response<ProxyBody>, ex: Exchange) 
 /// went out and the connection may carry another request.
 pub async fn write_response(
     conn: &SharedConn,
-    mut out: Vec<u8>,
+    out: &mut Vec<u8>,
     mut body: ProxyBody,
     encoding: Encoding,
 ) -> bool {
@@ -124,7 +124,7 @@ pub async fn write_response(
             match std::pin::Pin::new(&mut body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        encode_data(&mut out, &data, encoding);
+                        encode_data(out, &data, encoding);
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -148,7 +148,7 @@ pub async fn write_response(
         }
         let mut c = conn.lock();
         if written < out.len() {
-            match c.poll_write_all(cx, &out, &mut written) {
+            match c.poll_write_all(cx, out, &mut written) {
                 Poll::Ready(Ok(())) => {
                     out.clear();
                     written = 0;

@@ -145,7 +145,7 @@ pub fn build_headers(head: &Bytes, spans: &[Span]) -> Result<(HeaderMap, HeadFac
     let mut facts = HeadFacts::default();
     for &[name_at, name_len, value_at, value_len] in spans {
         let name = &head[name_at as usize..(name_at + name_len) as usize];
-        let name = HeaderName::from_bytes(name)
+        let name = header_name(name)
             .map_err(|_| format!("invalid header name {:?}", String::from_utf8_lossy(name)))?;
         let value = head.slice(value_at as usize..(value_at + value_len) as usize);
         debug_assert!(HeaderValue::from_bytes(&value).is_ok());
@@ -157,6 +157,37 @@ pub fn build_headers(head: &Bytes, spans: &[Span]) -> Result<(HeaderMap, HeadFac
         map.append(name, value);
     }
     Ok((map, facts))
+}
+
+/// The name of a header line. The names servers and browsers send on every
+/// request or response, spelt as they spell them, are matched directly:
+/// `HeaderName::from_bytes` lower-cases each name into a buffer before its
+/// lookup, which is a good part of what building a header map costs.
+fn header_name(raw: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
+    use http::header::*;
+    let known = match raw {
+        b"Host" | b"host" => HOST,
+        b"User-Agent" | b"user-agent" => USER_AGENT,
+        b"Accept" | b"accept" => ACCEPT,
+        b"Accept-Encoding" | b"accept-encoding" => ACCEPT_ENCODING,
+        b"Accept-Language" | b"accept-language" => ACCEPT_LANGUAGE,
+        b"Cookie" | b"cookie" => COOKIE,
+        b"Referer" | b"referer" => REFERER,
+        b"Server" | b"server" => SERVER,
+        b"Date" | b"date" => DATE,
+        b"Content-Type" | b"content-type" => CONTENT_TYPE,
+        b"Content-Length" | b"content-length" => CONTENT_LENGTH,
+        b"Connection" | b"connection" => CONNECTION,
+        b"Transfer-Encoding" | b"transfer-encoding" => TRANSFER_ENCODING,
+        b"Cache-Control" | b"cache-control" => CACHE_CONTROL,
+        b"Last-Modified" | b"last-modified" => LAST_MODIFIED,
+        b"ETag" | b"etag" => ETAG,
+        b"Set-Cookie" | b"set-cookie" => SET_COOKIE,
+        b"Location" | b"location" => LOCATION,
+        b"Vary" | b"vary" => VARY,
+        _ => return HeaderName::from_bytes(raw),
+    };
+    Ok(known)
 }
 
 /// Whether the `Connection` header lists `token` (case-insensitive).
@@ -179,6 +210,15 @@ mod tests {
             f.note(&HeaderName::from_bytes(n.as_bytes()).unwrap(), &HeaderValue::from_str(v).unwrap());
         }
         f
+    }
+
+    #[test]
+    fn known_names_match_the_general_parse() {
+        for raw in ["Host", "host", "Content-Length", "ETag", "etag", "Set-Cookie", "X-Other", "x-other"] {
+            assert_eq!(header_name(raw.as_bytes()).unwrap(), HeaderName::from_bytes(raw.as_bytes()).unwrap());
+        }
+        assert!(header_name(b"bad name").is_err());
+        assert!(header_name(b"").is_err());
     }
 
     #[test]
