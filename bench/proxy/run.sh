@@ -11,6 +11,9 @@
 #       lanai build ("lanai-b" rows), side by side with the first
 #   PIN=1 bash bench/proxy/run.sh      # proxies on CPU 0, wrk and the backend on
 #       CPU 1: no proxy competes with the load generator for its core
+#   QUOTA=40 bash bench/proxy/run.sh   # as PIN=1, and each proxy may use only
+#       40 % of its core (a CPU cgroup of its own): then the proxy, not wrk or
+#       the backend, is what limits req/s, so req/s compare the proxies' capacity
 #
 # Measures: HTTP keep-alive req/s and p99 latency (wrk, 64 connections),
 # TCP bulk throughput (mode tcp relay of a 1 GiB download), RSS with IDLE
@@ -31,6 +34,8 @@ CONNS=${CONNS:-64}
 PARTS=${PARTS:-http tcp tls idle}
 LANAI_B=${LANAI_B:-}
 # PIN=1: the proxies get core 0 to themselves; wrk and the backend share core 1.
+QUOTA=${QUOTA:-}
+if [ -n "$QUOTA" ]; then PIN=1; fi
 if [ -n "${PIN:-}" ]; then on_proxy_core=(taskset -c 0); on_load_core=(taskset -c 1); else on_proxy_core=(); on_load_core=(); fi
 part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
 for tool in haproxy nginx wrk curl openssl python3; do
@@ -40,7 +45,11 @@ LANAI=${LANAI:-$root/target/release/lanai}
 [ -n "${NO_BUILD:-}" ] || cargo build --release --locked >/dev/null
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cpu_cgroups=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
+  for dir in "${cpu_cgroups[@]}"; do rmdir "$dir" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"   # 10k idle connections need ~10k descriptors
 
@@ -82,6 +91,24 @@ http { access_log off; keepalive_requests 1000000;
 NGX
 "${on_proxy_core[@]}" nginx -c "$work/ngproxy.conf" -p "$work" & NG_PID=$!; pids+=($NG_PID)
 sleep 1
+# QUOTA: every proxy process in a CPU cgroup of its own, QUOTA % of a core
+# (period 10 ms, so that throttling delays a request by milliseconds at most).
+limit_cpu() { # NAME PID
+  local dir
+  if [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then # cgroup v1
+    dir=/sys/fs/cgroup/cpu/lanai-bench-$$-$1; mkdir "$dir"; cpu_cgroups+=("$dir")
+    echo 10000 > "$dir/cpu.cfs_period_us"; echo $((QUOTA * 100)) > "$dir/cpu.cfs_quota_us"
+  else # cgroup v2
+    echo +cpu > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    dir=/sys/fs/cgroup/lanai-bench-$$-$1; mkdir "$dir"; cpu_cgroups+=("$dir")
+    echo "$((QUOTA * 100)) 10000" > "$dir/cpu.max"
+  fi
+  echo "$2" > "$dir/cgroup.procs"
+}
+if [ -n "$QUOTA" ]; then
+  limit_cpu haproxy "$HA_PID"; limit_cpu lanai "$LA_PID"; limit_cpu nginx "$NG_PID"
+  if [ -n "$LANAI_B" ]; then limit_cpu lanai-b "$LB_PID"; fi
+fi
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # CPU time (user+system, clock ticks) a process has used: CPU per request is
@@ -105,7 +132,7 @@ report=$out/proxy-$(date -u +%Y%m%dT%H%M%SZ).md
 echo "# Proxy benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2), lanai $(git -C "$root" rev-parse --short HEAD)${LANAI_B:+, lanai-b = $LANAI_B}."
-echo "Command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION s per run, wrk -t2 -c$CONNS${PIN:+, PIN=1: proxies on CPU 0, wrk and backend on CPU 1})."
+echo "Command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION s per run, wrk -t2 -c$CONNS${PIN:+, PIN=1: proxies on CPU 0, wrk and backend on CPU 1}${QUOTA:+, QUOTA=$QUOTA: each proxy limited to $QUOTA % of its core})."
 echo
 if part http; then
 echo "## HTTP keep-alive, small response"
