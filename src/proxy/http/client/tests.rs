@@ -131,3 +131,33 @@ async fn chunked_body_across_reads_returns_the_connection() {
     assert_eq!(rx.try_recv().ok(), Some(true), "connection handed back alive");
     drop(server.await);
 }
+
+#[test]
+fn mangled_responses_are_parsed_or_refused_never_a_panic() {
+    use crate::proxy::http::wire::mangle::Mangler;
+    let seeds: [&[u8]; 3] = [
+        b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 5\r\nSet-Cookie: a=1; Path=/\r\n\r\nhello",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: keep-alive\r\n\r\n",
+        b"HTTP/1.0 304 Not Modified\r\nETag: \"x\xe9\"\r\nContent-Length: 7, 7\r\n\r\n",
+    ];
+    let mut m = Mangler::new(0xbad);
+    let (mut parsed, mut refused) = (0, 0);
+    for i in 0..20_000 {
+        let input = m.mangle(seeds[i % seeds.len()]);
+        let method = if i % 5 == 0 { Method::HEAD } else { Method::GET };
+        let final_head = has_final_head(&input);
+        let mut buf = BytesMut::from(&input[..]);
+        match parse_head(&mut buf, &method) {
+            Ok(Some(h)) => {
+                parsed += 1;
+                assert!(buf.len() < input.len(), "a head was taken off the buffer");
+                for value in h.parts.headers.values() {
+                    assert!(http::HeaderValue::from_bytes(value.as_bytes()).is_ok(), "{input:?}");
+                }
+            }
+            Ok(None) => assert!(!final_head, "a whole head reported incomplete: {input:?}"),
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(parsed > 1_000 && refused > 1_000, "{parsed} parsed, {refused} refused");
+}

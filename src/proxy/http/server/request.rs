@@ -155,4 +155,43 @@ mod tests {
         assert!(head("PUT / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
         assert!(!head("PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
     }
+
+    #[test]
+    fn mangled_requests_are_parsed_or_refused_never_a_panic() {
+        use crate::proxy::http::wire::mangle::Mangler;
+        let seeds: [&[u8]; 3] = [
+            b"GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nCookie: a=1; b=2\r\n\r\n",
+            b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\
+              Expect: 100-continue\r\nConnection: keep-alive, Upgrade\r\n\r\nhello",
+            b"GET / HTTP/1.0\r\nHost: x\r\nX-Obs: caf\xe9\tok\r\nContent-Length: 0, 0\r\n\r\n",
+        ];
+        let mut m = Mangler::new(0x5eed);
+        let (mut parsed, mut refused) = (0, 0);
+        for i in 0..20_000 {
+            let input = m.mangle(seeds[i % seeds.len()]);
+            // In two reads, as from a socket.
+            let cut = m.below(input.len() + 1);
+            let mut buf = BytesMut::from(&input[..cut]);
+            let mut result = parse_request(&mut buf);
+            if matches!(result, Ok(None)) {
+                buf.extend_from_slice(&input[cut..]);
+                result = parse_request(&mut buf);
+            }
+            match result {
+                Ok(Some(h)) => {
+                    parsed += 1;
+                    assert!(buf.len() < input.len(), "a head was taken off the buffer");
+                    for value in h.parts.headers.values() {
+                        assert!(http::HeaderValue::from_bytes(value.as_bytes()).is_ok(), "{input:?}");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    refused += 1;
+                    assert!(matches!(e.status(), 400 | 431));
+                }
+            }
+        }
+        assert!(parsed > 1_000 && refused > 1_000, "{parsed} parsed, {refused} refused");
+    }
 }

@@ -216,4 +216,43 @@ mod tests {
         assert_eq!(parse_chunk_size(b"xyz"), None);
         assert_eq!(parse_chunk_size(b"ffffffffffffffffff"), None);
     }
+
+    #[test]
+    fn mangled_bodies_end_or_are_refused_never_a_panic() {
+        use super::super::mangle::Mangler;
+        let seed: &[u8] = b"5;x=y\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: v\r\n\r\nGET /next";
+        let mut m = Mangler::new(7);
+        let (mut ended, mut refused) = (0, 0);
+        for i in 0..20_000 {
+            let input = m.mangle(seed);
+            let framing = if i % 4 == 0 { Framing::Length(m.below(80) as u64) } else { Framing::Chunked };
+            let mut d = Decoder::new(framing);
+            let mut buf = BytesMut::new();
+            let (mut fed, mut out) = (0, 0);
+            // Fed a few bytes at a time; every step must take bytes, end, or ask for more.
+            let last = loop {
+                let before = buf.len();
+                match d.step(&mut buf) {
+                    Step::Data(b) => {
+                        assert!(!b.is_empty() && buf.len() < before);
+                        out += b.len();
+                    }
+                    Step::NeedMore if fed < input.len() => {
+                        let n = (1 + m.below(7)).min(input.len() - fed);
+                        buf.extend_from_slice(&input[fed..fed + n]);
+                        fed += n;
+                    }
+                    other => break other,
+                }
+            };
+            assert!(out <= input.len());
+            match last {
+                Step::End => ended += 1,
+                Step::Invalid(_) => refused += 1,
+                Step::NeedMore => assert!(!d.is_done()),
+                Step::Data(_) => unreachable!(),
+            }
+        }
+        assert!(ended > 1_000 && refused > 1_000, "{ended} ended, {refused} refused");
+    }
 }

@@ -3,6 +3,8 @@
 //! read buffer, as hyper does), body framing and keep-alive rules.
 
 pub mod decode;
+#[cfg(test)]
+pub mod mangle;
 pub mod prefixed;
 
 use std::mem::MaybeUninit;
