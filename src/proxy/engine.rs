@@ -625,6 +625,13 @@ async fn serve_started(mut stream: TcpStream, peer: SocketAddr, accepted: &Accep
         Mode::Tcp => super::tcp::serve(stream, conn, fe, shared).await,
         Mode::Http => match fe.tls.get(bind_idx).cloned().flatten() {
             None => {
+                let stream = match crate::proxy::http::wire::lean_tcp::LeanTcp::new(stream) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!("client connection: {e}");
+                        return;
+                    }
+                };
                 let env = Arc::new(RequestEnv { conn, frontend: fe, listener, engine: shared, generation });
                 http_serve::serve(ClientIo::Plain(stream), env, false).await;
             }

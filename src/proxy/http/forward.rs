@@ -3,6 +3,7 @@
 //! gets when it all fails (503 no server / connect failure, 502 broken
 //! response, 504 server timeout), as HAProxy answers.
 
+use super::wire::lean_tcp::LeanTcp;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -559,7 +560,10 @@ async fn connect(srv: &BackendServer, be: &Backend, target: &Target<'_>) -> Resu
                     .map_err(|e| format!("TLS handshake: {e}"))?;
                 Ok::<_, String>(ServerConn::new(ServerIo::Tls(Box::new(stream))))
             }
-            _ => Ok(ServerConn::new(ServerIo::Plain(tcp))),
+            _ => {
+                let tcp = LeanTcp::new(tcp).map_err(|e| e.to_string())?;
+                Ok(ServerConn::new(ServerIo::Plain(tcp)))
+            }
         }
     };
     match with_timeout(be.cfg.timeouts.connect, connecting).await {

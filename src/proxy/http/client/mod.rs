@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
+use super::wire::lean_tcp::LeanTcp;
 
 mod body;
 mod head;
@@ -37,7 +38,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// The byte stream to a server: plain TCP or TLS.
 pub enum ServerIo {
-    Plain(TcpStream),
+    Plain(LeanTcp),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
@@ -154,21 +155,24 @@ impl ServerConn {
     /// unless the reactor saw the socket become readable while it was idle.
     pub fn is_alive(&self) -> bool {
         use std::os::fd::AsRawFd;
-        let (tcp, tls) = match &self.io {
-            ServerIo::Plain(s) => (s, false),
-            ServerIo::Tls(s) => (s.get_ref().0, true),
-        };
         if !self.buf.is_empty() {
             return false;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        if tcp.poll_read_ready(&mut cx).is_pending() {
+        let (pending, fd, tls) = match &self.io {
+            ServerIo::Plain(s) => (s.poll_read_ready(&mut cx).is_pending(), s.as_std().as_raw_fd(), false),
+            ServerIo::Tls(s) => {
+                let tcp = s.get_ref().0;
+                (tcp.poll_read_ready(&mut cx).is_pending(), tcp.as_raw_fd(), true)
+            }
+        };
+        if pending {
             return true;
         }
         // Readable: data, EOF, or readiness left over from the last response.
         let mut byte = [0u8; 1];
         let flags = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
-        match nix::sys::socket::recv(tcp.as_raw_fd(), &mut byte, flags) {
+        match nix::sys::socket::recv(fd, &mut byte, flags) {
             Err(nix::errno::Errno::EAGAIN) => true,
             // A TLS server may send records of its own (session tickets); a
             // close_notify among them shows up as the end of the next response.

@@ -111,7 +111,8 @@ async fn chunked_body_across_reads_returns_the_connection() {
         s
     });
     let tcp = TcpStream::connect(addr).await.expect("connect");
-    let conn = ServerConn::new(ServerIo::Plain(tcp));
+    let conn =
+        ServerConn::new(ServerIo::Plain(crate::proxy::http::wire::lean_tcp::LeanTcp::new(tcp).unwrap()));
     let mut body = RequestBody::Replayable(Bytes::new());
     let start = match conn.send(&Method::GET, &"/".parse().expect("uri"), &HeaderMap::new(), &mut body).await
     {

@@ -10,12 +10,14 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::proxy::http::wire::lean_tcp::LeanTcp;
+
 /// Room asked for before each read from the client.
 const READ_CHUNK: usize = 8 * 1024;
 
 /// The byte stream from a client: plain TCP or TLS.
 pub enum ClientIo {
-    Plain(TcpStream),
+    Plain(LeanTcp),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 

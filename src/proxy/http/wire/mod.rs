@@ -3,6 +3,7 @@
 //! read buffer, as hyper does), body framing and keep-alive rules.
 
 pub mod decode;
+pub mod lean_tcp;
 #[cfg(test)]
 pub mod mangle;
 pub mod prefixed;
