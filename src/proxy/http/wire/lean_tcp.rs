@@ -20,16 +20,19 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 pub struct LeanTcp {
+    /// The socket, registered for readable events only.
     fd: AsyncFd<std::net::TcpStream>,
-    /// Registered for writable events too (a write has had to wait).
-    writes_armed: bool,
+    /// A duplicate of its descriptor registered for writable events, from
+    /// the first write that had to wait. A second registration rather than a
+    /// new one for both: a reader waiting on the first keeps its waker.
+    writes: Option<AsyncFd<std::net::TcpStream>>,
 }
 
 impl LeanTcp {
     /// Takes the socket over from tokio's reactor.
     pub fn new(stream: TcpStream) -> io::Result<Self> {
         let std = stream.into_std()?;
-        Ok(LeanTcp { fd: register(std, Interest::READABLE)?, writes_armed: false })
+        Ok(LeanTcp { fd: register(std, Interest::READABLE)?, writes: None })
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -45,14 +48,13 @@ impl LeanTcp {
         self.fd.poll_read_ready(cx).map_ok(|_| ())
     }
 
-    /// Registers for readable and writable events from now on: a duplicate
-    /// of the descriptor is registered, then the first one dropped (closed),
-    /// so that a failure leaves the stream as it was.
-    fn arm_writes(&mut self) -> io::Result<()> {
-        let dup = self.fd.get_ref().try_clone()?;
-        self.fd = register(dup, Interest::READABLE | Interest::WRITABLE)?;
-        self.writes_armed = true;
-        Ok(())
+    /// The registration for writable events, made on first use.
+    fn writes(&mut self) -> io::Result<&AsyncFd<std::net::TcpStream>> {
+        if self.writes.is_none() {
+            let dup = self.fd.get_ref().try_clone()?;
+            self.writes = Some(register(dup, Interest::WRITABLE)?);
+        }
+        self.writes.as_ref().ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 }
 
@@ -114,13 +116,13 @@ impl AsyncRead for LeanTcp {
 impl AsyncWrite for LeanTcp {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if !this.writes_armed {
+        if this.writes.is_none() {
             match send(this.fd.get_ref(), buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => this.arm_writes()?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 done => return Poll::Ready(done),
             }
         }
-        let fd = &this.fd;
+        let fd = this.writes()?;
         loop {
             let mut guard = ready!(fd.poll_write_ready(cx))?;
             match guard.try_io(|sock| send(sock.get_ref(), buf)) {
@@ -167,7 +169,7 @@ mod tests {
         let read = tokio::time::timeout(std::time::Duration::from_secs(20), peer.read_to_end(&mut got));
         read.await.expect("the writer went on once the peer read").unwrap();
         assert!(got == expected, "{} bytes received of {}", got.len(), expected.len());
-        assert!(writer.await.unwrap().writes_armed, "the write had to wait");
+        assert!(writer.await.unwrap().writes.is_some(), "the write had to wait");
     }
 
     #[tokio::test]
@@ -186,6 +188,27 @@ mod tests {
         assert_eq!(&buf[..n], b" world");
         drop(late.await.unwrap());
         assert_eq!(lean.read(&mut buf).await.unwrap(), 0, "EOF");
-        assert!(!lean.writes_armed);
+        assert!(lean.writes.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reader_waiting_when_writes_are_armed_is_still_woken() {
+        let (lean, mut peer) = pair().await;
+        let (mut reader, mut writer) = tokio::io::split(lean);
+        // The reader waits first; then a write fills the buffers and arms write events.
+        let read = tokio::spawn(async move {
+            let mut buf = [0u8; 16];
+            let n = reader.read(&mut buf).await.unwrap();
+            buf[..n].to_vec()
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let big = vec![7u8; 16 * 1024 * 1024];
+        let write = tokio::spawn(async move { writer.write_all(&big).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!write.is_finished(), "the write is waiting for the peer");
+        peer.write_all(b"ping").await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), read).await;
+        assert_eq!(got.expect("the reader was woken").unwrap(), b"ping");
+        write.abort();
     }
 }
