@@ -155,7 +155,11 @@ async function applyFromEditor(page, base, text) {
   await page.goto(base + "/layer7");
   await page.fill("#text", text);
   await page.click("#apply");
-  await page.waitForFunction(() => document.getElementById("status").textContent.length > 0);
+  // "…" is shown while the request is out: wait for the answer itself.
+  await page.waitForFunction(() => {
+    const status = document.getElementById("status").textContent;
+    return status.length > 0 && status !== "…";
+  });
   return page.textContent("#status");
 }
 
