@@ -220,7 +220,9 @@ pub async fn forward(
         // No body: the request can always be sent again.
         RequestBody::Replayable(Bytes::new())
     } else if l7 && body.size_hint().upper().is_some_and(|n| n <= MAX_RETRY_BODY) {
-        match body.collect().await {
+        // Boxed, as the other rare waits below: a future is copied whole at
+        // every await that nests it, and the common path should not carry them.
+        match Box::pin(body.collect()).await {
             Ok(collected) => RequestBody::Replayable(collected.to_bytes()),
             Err(_) => return (be.errors.response(400), report_with(report, *b"CR")),
         }
@@ -240,7 +242,7 @@ pub async fn forward(
             _ => be.balancer.pick_excluding(&candidates, key, if redispatch { last } else { None }),
         };
         let idx = match idx {
-            None if be.only_full() => wait_in_queue(be, &candidates, key).await,
+            None if be.only_full() => Box::pin(wait_in_queue(be, &candidates, key)).await,
             found => found,
         };
         let Some(idx) = idx else {
@@ -356,7 +358,7 @@ pub async fn forward(
                     be.counters.retries.fetch_add(1, Ordering::Relaxed);
                     let next_redispatch = be.cfg.options.redispatch;
                     if !next_redispatch {
-                        tokio::time::sleep(be.retry_turnaround()).await;
+                        Box::pin(tokio::time::sleep(be.retry_turnaround())).await;
                     }
                     continue;
                 }
@@ -476,7 +478,7 @@ async fn acquire(
         return Ok((server, true, 0));
     }
     let started = std::time::Instant::now();
-    let server = connect(srv, be, target).await?;
+    let server = Box::pin(connect(srv, be, target)).await?;
     Ok((server, false, started.elapsed().as_millis() as i64))
 }
 
@@ -518,7 +520,7 @@ async fn send(
         other => return Err(classify(other)),
     }
     let started = std::time::Instant::now();
-    let server = connect(attempt.srv, attempt.be, attempt.target).await?;
+    let server = Box::pin(connect(attempt.srv, attempt.be, attempt.target)).await?;
     let connect_ms = started.elapsed().as_millis() as i64;
     match with_timeout(server_timeout, server.send(&head.method, &head.uri, &head.headers, body)).await {
         Ok(Ok(start)) => Ok((start, connect_ms)),
@@ -527,10 +529,16 @@ async fn send(
     }
 }
 
-async fn with_timeout<F: std::future::Future>(limit: Option<Duration>, fut: F) -> Result<F::Output, ()> {
+/// `fut` within `limit` (none: no limit). A combinator, not an `async fn`:
+/// that would hold `fut` twice (argument and timer) and copy it once more.
+fn with_timeout<F: std::future::Future>(
+    limit: Option<Duration>,
+    fut: F,
+) -> impl std::future::Future<Output = Result<F::Output, ()>> {
+    use futures_util::future::{Either, FutureExt};
     match limit {
-        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
-        None => Ok(fut.await),
+        Some(d) => Either::Left(tokio::time::timeout(d, fut).map(|r| r.map_err(|_| ()))),
+        None => Either::Right(fut.map(Ok)),
     }
 }
 
