@@ -8,14 +8,6 @@
 //! served twice while others wait (HAProxy subscribes to writes only when a
 //! send would block). HTTP heads and small bodies go out in one `send`, so
 //! most connections never need write events at all.
-//!
-//! A write also waits for one turn of the scheduler before its `send`: the
-//! tasks made ready by the same events then send one after another, so a
-//! peer (backend, client) woken by the first send finds the others queued
-//! when it runs, instead of going back to sleep between them and being woken
-//! again each time. Waking a sleeping peer on another CPU costs an
-//! inter-processor interrupt and a context switch there; HAProxy gets the
-//! same grouping by sending from tasklets run after the events are processed.
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,15 +26,13 @@ pub struct LeanTcp {
     /// the first write that had to wait. A second registration rather than a
     /// new one for both: a reader waiting on the first keeps its waker.
     writes: Option<AsyncFd<std::net::TcpStream>>,
-    /// The current write has let the tasks ready before it run first.
-    yielded: bool,
 }
 
 impl LeanTcp {
     /// Takes the socket over from tokio's reactor.
     pub fn new(stream: TcpStream) -> io::Result<Self> {
         let std = stream.into_std()?;
-        Ok(LeanTcp { fd: register(std, Interest::READABLE)?, writes: None, yielded: false })
+        Ok(LeanTcp { fd: register(std, Interest::READABLE)?, writes: None })
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -126,14 +116,6 @@ impl AsyncRead for LeanTcp {
 impl AsyncWrite for LeanTcp {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        // To the back of the run queue once per write (see the module's
-        // comment): polled again after the tasks that were already ready.
-        if !this.yielded {
-            this.yielded = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.yielded = false;
         if this.writes.is_none() {
             match send(this.fd.get_ref(), buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -227,38 +209,6 @@ mod tests {
         read.await.expect("the writer went on once the peer read").unwrap();
         assert!(got == expected, "{} bytes received of {}", got.len(), expected.len());
         assert!(writer.await.unwrap().writes.is_some(), "the write had to wait");
-    }
-
-    #[tokio::test]
-    async fn the_sends_of_tasks_ready_together_go_out_together() {
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut leans = Vec::new();
-        let mut peers = Vec::new();
-        for _ in 0..4 {
-            let (lean, peer) = pair().await;
-            leans.push(lean);
-            peers.push(peer);
-        }
-        // Four tasks made ready at once, as by one batch of events.
-        let mut tasks = Vec::new();
-        for (i, mut lean) in leans.into_iter().enumerate() {
-            let log = log.clone();
-            tasks.push(tokio::spawn(async move {
-                log.lock().unwrap().push(format!("ready {i}"));
-                lean.write_all(b"x").await.unwrap();
-                log.lock().unwrap().push(format!("sent {i}"));
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let expected = ["ready 0", "ready 1", "ready 2", "ready 3", "sent 0", "sent 1", "sent 2", "sent 3"];
-        assert_eq!(*log.lock().unwrap(), expected);
-        for mut peer in peers {
-            let mut byte = [0u8; 1];
-            peer.read_exact(&mut byte).await.unwrap();
-            assert_eq!(&byte, b"x");
-        }
     }
 
     #[tokio::test]
