@@ -148,25 +148,38 @@ for name in $names_http; do
   t1=$(cpu_ticks "$pid")
   cpu=$(( total > 0 ? (t1 - t0) * 1000000 / HZ / total : 0 ))
   echo "| $name | $rps | $p99 | $cpu | $errs |"
-  echo "$name $rps ${p99%ms} $cpu" >> "$work/http-rounds"
+  echo "$round $name $rps $p99 $cpu" >> "$work/http-rounds"
 done
 done
 echo
 if [ "${ROUNDS:-1}" -gt 1 ]; then
   # The proxies share two cores with wrk and the backend, so single runs swing
   # by 10-20 %: the medians of interleaved rounds are what to compare.
-  echo "Medians of the ${ROUNDS} rounds above (p99 in ms):"
+  echo "Medians of the ${ROUNDS} rounds above (p99 in ms). The machine's speed drifts"
+  echo "between rounds, so the last column compares each proxy with HAProxy's run"
+  echo "of the same round (median, and the range over the rounds):"
   echo
-  echo "| proxy | req/s | p99 | CPU per request (µs) |"
-  echo "|---|---|---|---|"
-  for name in $names_http; do
-    python3 - "$work/http-rounds" "$name" <<'PY'
+  echo "| proxy | req/s | p99 | CPU per request (µs) | req/s ÷ HAProxy's, same round |"
+  echo "|---|---|---|---|---|"
+  python3 - "$work/http-rounds" $names_http <<'PY'
 import statistics, sys
-rows = [l.split() for l in open(sys.argv[1]) if l.split()[0] == sys.argv[2]]
-med = lambda i: statistics.median(float(r[i]) for r in rows)
-print(f"| {sys.argv[2]} | {med(1):.0f} | {med(2):.2f} | {med(3):.0f} |")
+def ms(s):  # wrk prints 850.00us, 3.28ms or 1.02s
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if s.endswith(unit):
+            return float(s[: -len(unit)]) * scale
+    return float(s)
+rows = [f for f in (l.split() for l in open(sys.argv[1])) if len(f) == 5]
+by = {}  # name -> round -> (req/s, p99 ms, cpu)
+for rnd, name, rps, p99, cpu in rows:
+    by.setdefault(name, {})[rnd] = (float(rps), ms(p99), float(cpu))
+base = by.get("haproxy", {})
+for name in sys.argv[2:]:
+    runs = by.get(name, {})
+    med = lambda i: statistics.median(v[i] for v in runs.values())
+    ratios = sorted(v[0] / base[r][0] for r, v in runs.items() if r in base and base[r][0] > 0)
+    spread = f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})" if ratios else "-"
+    print(f"| {name} | {med(0):.0f} | {med(1):.2f} | {med(2):.0f} | {spread} |")
 PY
-  done
   echo
 fi
 fi
