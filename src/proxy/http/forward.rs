@@ -478,7 +478,7 @@ async fn acquire(
         return Ok((server, true, 0));
     }
     let started = std::time::Instant::now();
-    let server = Box::pin(connect(srv, be, target)).await?;
+    let server = connect(srv, be, target).await?;
     Ok((server, false, started.elapsed().as_millis() as i64))
 }
 
@@ -520,7 +520,7 @@ async fn send(
         other => return Err(classify(other)),
     }
     let started = std::time::Instant::now();
-    let server = Box::pin(connect(attempt.srv, attempt.be, attempt.target)).await?;
+    let server = connect(attempt.srv, attempt.be, attempt.target).await?;
     let connect_ms = started.elapsed().as_millis() as i64;
     match with_timeout(server_timeout, server.send(&head.method, &head.uri, &head.headers, body)).await {
         Ok(Ok(start)) => Ok((start, connect_ms)),
@@ -551,7 +551,8 @@ fn classify(e: SendError) -> SendFailure {
 }
 
 async fn connect(srv: &BackendServer, be: &Backend, target: &Target<'_>) -> Result<ServerConn, SendFailure> {
-    let connecting = async {
+    // Boxed: the TLS handshake's state is large, and only new connections need it.
+    let connecting = Box::pin(async {
         let mut tcp = TcpStream::connect(srv.addr).await.map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
         if let Some(version) = srv.cfg.send_proxy {
@@ -573,7 +574,7 @@ async fn connect(srv: &BackendServer, be: &Backend, target: &Target<'_>) -> Resu
                 Ok(ServerConn::new(ServerIo::Plain(tcp)))
             }
         }
-    };
+    });
     match with_timeout(be.cfg.timeouts.connect, connecting).await {
         Ok(Ok(server)) => Ok(server),
         Ok(Err(e)) => Err(SendFailure::Connect(e)),
