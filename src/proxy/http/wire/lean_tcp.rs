@@ -10,7 +10,6 @@
 //! most connections never need write events at all.
 
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -33,10 +32,6 @@ impl LeanTcp {
     pub fn new(stream: TcpStream) -> io::Result<Self> {
         let std = stream.into_std()?;
         Ok(LeanTcp { fd: register(std, Interest::READABLE)?, writes: None })
-    }
-
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.fd.get_ref().peer_addr()
     }
 
     pub fn as_std(&self) -> &std::net::TcpStream {
