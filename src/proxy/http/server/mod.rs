@@ -111,6 +111,10 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
         } else {
             ProxyBody::client(ClientBody::new(conn.clone(), framing, expect_continue, body_wait))
         };
+        // Lets the other connections made ready by the same events read
+        // their requests first, so that the sends to servers that follow go
+        // out together (see `let_ready_tasks_run`).
+        let_ready_tasks_run().await;
         let resp = handle(Request::from_parts(parts, body), Arc::clone(&env)).await;
 
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
@@ -122,6 +126,7 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
             out = Vec::with_capacity(1024);
         }
         let head = encode_head(&mut out, &resp, ex);
+        let_ready_tasks_run().await;
         let reusable = write_response(&conn, &mut out, resp.into_body(), head.encoding).await;
         if switching {
             let mut c = conn.lock();
@@ -135,6 +140,27 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
         }
     }
     let _ = std::future::poll_fn(|cx| conn.lock().poll_shutdown(cx)).await;
+}
+
+/// Puts this task at the back of the run queue once, behind the tasks that
+/// were already ready, so that the sends of one batch of events go out one
+/// after another, as HAProxy's tasklets send after processing the events: a
+/// peer (server, client) woken by the first send finds the others queued when
+/// it runs, instead of going back to epoll_wait between them and being woken
+/// again, which costs it a system call and often a wake-up on another CPU
+/// (`bench/proxy/wakeups.sh` counts both). Called here, at the top of the
+/// connection's future, the second poll is cheap; tokio's `yield_now` would
+/// wait for the next poll of the reactor instead.
+fn let_ready_tasks_run() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
 }
 
 /// What waiting for the next request head needs across requests.
@@ -190,5 +216,31 @@ impl<F: Future<Output = ()>> HeadWait<'_, F> {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::let_ready_tasks_run;
+    use std::sync::{Arc, Mutex};
+
+    #[tokio::test]
+    async fn tasks_ready_together_all_get_there_before_any_goes_on() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..3)
+            .map(|i| {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    log.lock().unwrap().push(format!("read {i}"));
+                    let_ready_tasks_run().await;
+                    log.lock().unwrap().push(format!("send {i}"));
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let expected = ["read 0", "read 1", "read 2", "send 0", "send 1", "send 2"];
+        assert_eq!(*log.lock().unwrap(), expected);
     }
 }
