@@ -14,6 +14,9 @@
 # while it is awake cost neither. So IPIs per request show how well a proxy
 # groups its sends, and CPU 1 time per request what that costs wrk and the
 # backend (both CPUs are saturated in this layout, so both limit req/s).
+# CPU 1's system calls and epoll_waits per request count the same cost in
+# work done rather than time, which this VM's speed swings do not move:
+# a peer woken for each send returns to epoll_wait for each.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -48,9 +51,11 @@ measure() {
   local c1; c1=$(busy_cpu1)
   perf stat -x, -e ipi:ipi_send_cpu,sched:sched_switch -p "$pid" -o "$work/perf.$name" -- sleep $((DURATION + 1)) &
   local perf_pid=$!
+  perf stat -x, -a -C 1 -e raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait -o "$work/perf1.$name" -- sleep $((DURATION + 1)) &
+  local perf1_pid=$!
   sleep 0.3
   taskset -c 1 wrk -t2 -c64 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/" > "$work/wrk.$name"
-  wait "$perf_pid"
+  wait "$perf_pid" "$perf1_pid"
   local c1b; c1b=$(busy_cpu1)
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   local n rps p99 ipi sw
@@ -59,14 +64,17 @@ measure() {
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.$name")
   ipi=$(awk -F, '$3=="ipi:ipi_send_cpu" {print $1}' "$work/perf.$name")
   sw=$(awk -F, '$3=="sched:sched_switch" {print $1}' "$work/perf.$name")
+  local calls1 epolls1
+  calls1=$(awk -F, '$3=="raw_syscalls:sys_enter" {print $1}' "$work/perf1.$name")
+  epolls1=$(awk -F, '$3=="syscalls:sys_enter_epoll_wait" {print $1}' "$work/perf1.$name")
   local hz; hz=$(getconf CLK_TCK)
-  python3 -c "print(f'| $name | {$rps:,.0f} | $p99 | {$ipi / $n:.3f} | {$sw / $n:.3f} | {($c1b - $c1) * 1e6 / $hz / $n:.1f} |')"
+  python3 -c "print(f'| $name | {$rps:,.0f} | $p99 | {$ipi / $n:.3f} | {$sw / $n:.3f} | {($c1b - $c1) * 1e6 / $hz / $n:.1f} | {$calls1 / $n:.2f} | {$epolls1 / $n:.2f} |')"
 }
 
 echo "# Wake-ups per request ($(date -u +%Y-%m-%dT%H:%MZ), lanai $(git -C "$root" rev-parse --short HEAD), ${DURATION} s runs)"
 echo
-echo "| proxy | req/s | p99 | IPIs sent per request | proxy context switches per request | CPU 1 (wrk + backend) µs per request |"
-echo "|---|---|---|---|---|---|"
+echo "| proxy | req/s | p99 | IPIs sent per request | proxy context switches per request | CPU 1 (wrk + backend) µs per request | CPU 1 system calls per request | of which epoll_wait |"
+echo "|---|---|---|---|---|---|---|---|"
 for _ in $(seq "$ROUNDS"); do
   measure haproxy haproxy -db -f "$work/proxy.cfg"
   LANAI_LOG=warn measure lanai "$LANAI" proxy -f "$work/proxy.cfg"
