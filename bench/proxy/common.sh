@@ -38,3 +38,17 @@ backend app
     server s1 127.0.0.1:$backend
 CFG
 }
+
+# measure_rounds ROUNDS CFG: runs the calling script's `measure NAME COMMAND...`
+# for HAProxy, lanai ($LANAI) and, when LANAI_B is set, a second lanai build,
+# ROUNDS times in turn, so that the machine's drifts hit all of them alike.
+measure_rounds() {
+  local rounds=$1 cfg=$2
+  for _ in $(seq "$rounds"); do
+    measure haproxy haproxy -db -f "$cfg"
+    LANAI_LOG=warn measure lanai "$LANAI" proxy -f "$cfg"
+    if [ -n "${LANAI_B:-}" ]; then
+      LANAI_LOG=warn measure lanai-b "$LANAI_B" proxy -f "$cfg"
+    fi
+  done
+}

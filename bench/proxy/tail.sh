@@ -51,10 +51,4 @@ echo "# Latency tail ($(date -u +%Y-%m-%dT%H:%MZ), lanai $(git -C "$root" rev-pa
 echo
 echo "| proxy | req/s | p50 | p90 | p95 | p97 | p98 | p99 | p99.5 | p99.9 |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
-for _ in $(seq "$ROUNDS"); do
-  measure haproxy haproxy -db -f "$work/proxy.cfg"
-  LANAI_LOG=warn measure lanai "$LANAI" proxy -f "$work/proxy.cfg"
-  if [ -n "$LANAI_B" ]; then
-    LANAI_LOG=warn measure lanai-b "$LANAI_B" proxy -f "$work/proxy.cfg"
-  fi
-done
+measure_rounds "$ROUNDS" "$work/proxy.cfg"

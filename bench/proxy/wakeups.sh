@@ -75,10 +75,4 @@ echo "# Wake-ups per request ($(date -u +%Y-%m-%dT%H:%MZ), lanai $(git -C "$root
 echo
 echo "| proxy | req/s | p99 | IPIs sent per request | proxy context switches per request | CPU 1 (wrk + backend) µs per request | CPU 1 system calls per request | of which epoll_wait |"
 echo "|---|---|---|---|---|---|---|---|"
-for _ in $(seq "$ROUNDS"); do
-  measure haproxy haproxy -db -f "$work/proxy.cfg"
-  LANAI_LOG=warn measure lanai "$LANAI" proxy -f "$work/proxy.cfg"
-  if [ -n "$LANAI_B" ]; then
-    LANAI_LOG=warn measure lanai-b "$LANAI_B" proxy -f "$work/proxy.cfg"
-  fi
-done
+measure_rounds "$ROUNDS" "$work/proxy.cfg"
