@@ -12,6 +12,7 @@ pub mod process;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod runtime;
+pub mod scheduler;
 pub mod state;
 pub mod stats;
 pub mod tables;
