@@ -5,8 +5,8 @@
 //! makes the scheduler account the time it has run. On a kernel with a
 //! 250 Hz tick its time slice is then found used up only at the next tick,
 //! up to 4 ms late, while a peer woken on the same CPU (a client, a server,
-//! the console) waits all that time: on a 2-core machine this was lanai's
-//! whole p99 gap to HAProxy (bench/RESULTS.md). Reading the thread's CPU
+//! the console) waits all that time: on a 2-core machine this was most of
+//! lanai's p99 gap to HAProxy (bench/RESULTS.md). Reading the thread's CPU
 //! clock makes the kernel account the running thread then, and switch to a
 //! waiting thread if the slice is over; HAProxy reads it in every pass of
 //! its event loop.
@@ -18,7 +18,7 @@ use nix::time::{clock_gettime, ClockId};
 
 /// How often, at most, the CPU clock is read: often enough that a slice
 /// (0.7-3 ms) ends on time, rarely enough that the system call costs nothing
-/// measurable (once in several requests at full load).
+/// measurable (once in several requests or chunks at full load).
 const ACCOUNT_EVERY: Duration = Duration::from_micros(50);
 
 thread_local! {
@@ -26,8 +26,8 @@ thread_local! {
 }
 
 /// Lets the scheduler account this thread's CPU time if it has not done so
-/// in the last [`ACCOUNT_EVERY`]. Called for each request; returns whether
-/// it read the clock this time.
+/// in the last [`ACCOUNT_EVERY`]. Called for each request, accepted
+/// connection and relayed chunk; returns whether it read the clock this time.
 pub fn account_cpu_time() -> bool {
     let now = Instant::now();
     let due = LAST_ACCOUNTED.with(|last| {
