@@ -524,7 +524,7 @@ async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared
                 continue;
             }
         };
-        super::scheduler::account_cpu_time();
+        super::scheduler::account_cpu_time(Instant::now());
         let tables = shared.tables.load();
         let Some((fe, bind_idx)) = tables.frontend_for(addr) else { continue };
         let conn = Accepted {

@@ -345,7 +345,7 @@ async fn splice_direction(
     loop {
         // The pipe is empty here, so EAGAIN can only mean "socket not readable".
         src.readable().await.map_err(|e| (src_side, e))?;
-        super::scheduler::account_cpu_time();
+        super::scheduler::account_cpu_time(Instant::now());
         let n = match src.try_io(Interest::READABLE, || splice(src, pipe_w, SPLICE_CHUNK)) {
             Ok(0) => break,
             Ok(n) => n,
@@ -424,7 +424,7 @@ where
         if n == 0 {
             break;
         }
-        super::scheduler::account_cpu_time();
+        super::scheduler::account_cpu_time(Instant::now());
         counter.fetch_add(n as u64, Ordering::Relaxed);
         activity.touch();
         dst.write_all(&buf[..n]).await.map_err(|e| (dst_side, e))?;

@@ -26,10 +26,10 @@ thread_local! {
 }
 
 /// Lets the scheduler account this thread's CPU time if it has not done so
-/// in the last [`ACCOUNT_EVERY`]. Called for each request, accepted
+/// in the last [`ACCOUNT_EVERY`] before `now` (the caller's clock reading,
+/// which a request takes anyway). Called for each request, accepted
 /// connection and relayed chunk; returns whether it read the clock this time.
-pub fn account_cpu_time() -> bool {
-    let now = Instant::now();
+pub fn account_cpu_time(now: Instant) -> bool {
     let due = LAST_ACCOUNTED.with(|last| {
         let due = is_due(last.get(), now);
         if due {
@@ -64,8 +64,8 @@ mod tests {
     #[test]
     fn a_thread_reads_the_clock_on_its_first_call() {
         // Each test runs on a thread of its own: nothing was read on it yet.
-        assert!(account_cpu_time());
+        assert!(account_cpu_time(Instant::now()));
         std::thread::sleep(ACCOUNT_EVERY);
-        assert!(account_cpu_time(), "an interval later");
+        assert!(account_cpu_time(Instant::now()), "an interval later");
     }
 }

@@ -85,8 +85,8 @@ impl RequestLog {
 
 /// Runs one request through the frontend and backend; always answers.
 pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Response<ProxyBody> {
-    super::scheduler::account_cpu_time();
     let started = Instant::now();
+    super::scheduler::account_cpu_time(started);
     let tables = env.engine.tables.load_full();
     let fe = if tables.generation == env.generation {
         Arc::clone(&env.frontend)
