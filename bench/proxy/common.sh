@@ -52,3 +52,18 @@ measure_rounds() {
     fi
   done
 }
+
+# start_workdir: a temporary directory in $work; on exit every process whose
+# pid the script adds to $pids is killed and the directory removed.
+start_workdir() {
+  work=$(mktemp -d)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+}
+
+# wait_for_http URL: until URL answers, 10 s at most (the run that follows
+# shows the errors if it never does).
+wait_for_http() {
+  for _ in $(seq 50); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done
+  return 0
+}

@@ -22,10 +22,7 @@ for tool in haproxy nginx wrk curl; do
 done
 [ -n "${NO_BUILD:-}" ] || cargo build --release --locked >/dev/null
 if [ -n "${PIN:-}" ]; then on_proxy_core=(taskset -c 0); on_load_core=(taskset -c 1); else on_proxy_core=(); on_load_core=(); fi
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+start_workdir
 
 BACKEND=18280 PORT=18281
 write_backend_conf "$work" "$BACKEND"
@@ -37,7 +34,7 @@ measure() {
   local name=$1; shift
   "${on_proxy_core[@]}" "$@" >"$work/$name.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.2; done
+  wait_for_http "http://127.0.0.1:$PORT/"
   "${on_load_core[@]}" wrk -t2 -c64 -d"${DURATION}s" -s "$root/bench/proxy/percentiles.lua" \
     "http://127.0.0.1:$PORT/" > "$work/wrk.$name"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true

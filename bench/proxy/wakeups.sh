@@ -30,10 +30,7 @@ for tool in haproxy nginx wrk perf curl; do
 done
 grep -q "ipi:ipi_send_cpu" <(perf list 2>/dev/null) || { echo "this kernel has no ipi:ipi_send_cpu tracepoint" >&2; exit 1; }
 [ -n "${NO_BUILD:-}" ] || cargo build --release --locked >/dev/null
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+start_workdir
 
 BACKEND=18280 PORT=18281
 write_backend_conf "$work" "$BACKEND"
@@ -47,7 +44,7 @@ measure() {
   local name=$1; shift
   taskset -c 0 "$@" >"$work/$name.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.2; done
+  wait_for_http "http://127.0.0.1:$PORT/"
   local c1; c1=$(busy_cpu1)
   perf stat -x, -e ipi:ipi_send_cpu,sched:sched_switch -p "$pid" -o "$work/perf.$name" -- sleep $((DURATION + 1)) &
   local perf_pid=$!
