@@ -5,7 +5,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
+
+/// The time of day in whole seconds, from the kernel's clock as of its last
+/// tick: `lastsess` counts seconds, and a session start should not pay for a
+/// precise clock read.
+fn coarse_unix_secs() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_REALTIME_COARSE).map_or(0, |t| u64::try_from(t.tv_sec()).unwrap_or(0))
+}
 
 /// Operational (health) state of a server as the checks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +54,8 @@ pub struct Counters {
     pub http_requests: AtomicU64,
     /// Responses by class: index 0 = 1xx … 4 = 5xx, 5 = other.
     pub http_responses: [AtomicU64; 6],
-    pub last_session: Mutex<Option<SystemTime>>,
+    /// When the last session started, in seconds since the Unix epoch (0: never).
+    last_session: AtomicU64,
 }
 
 impl Counters {
@@ -55,10 +64,17 @@ impl Counters {
         let cur = self.cur_sessions.fetch_add(1, Ordering::Relaxed) + 1;
         self.max_sessions.fetch_max(cur, Ordering::Relaxed);
         self.total_sessions.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut last) = self.last_session.lock() {
-            *last = Some(SystemTime::now());
-        }
+        self.last_session.store(coarse_unix_secs(), Ordering::Relaxed);
         SessionGuard(Arc::clone(self))
+    }
+
+    /// Seconds since the last session started (HAProxy's `lastsess`); none
+    /// before the first.
+    pub fn last_session_age(&self) -> Option<u64> {
+        match self.last_session.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(coarse_unix_secs().saturating_sub(at)),
+        }
     }
 
     pub fn count_response(&self, status: u16) {

@@ -297,7 +297,9 @@ pub async fn forward(
                 }
                 srv.state.counters.count_response(status);
                 be.counters.count_response(status);
-                strip_hop_by_hop(&mut start.parts.headers, status == 101);
+                if !start.hop_by_hop_dropped {
+                    strip_hop_by_hop(&mut start.parts.headers, status == 101);
+                }
                 // The server's own keep-alive decision (Connection: close,
                 // HTTP/1.0, close-delimited body) is in `start.reusable`.
                 let keep = !opts.close_server && status != 101 && poolable(be, srv);
@@ -506,11 +508,9 @@ async fn send(
 ) -> Result<(ResponseStart, i64), SendFailure> {
     let server_timeout = attempt.be.cfg.timeouts.server;
     let replayable = attempt.replayable && body.replayable();
-    let sent = with_timeout(server_timeout, server.send(&head.method, &head.uri, &head.headers, body)).await;
-    let error = match sent {
-        Ok(Ok(start)) => return Ok((start, attempt.connect_ms)),
-        Err(()) => return Err(SendFailure::Timeout),
-        Ok(Err(e)) => e,
+    let error = match server.send(&head.method, &head.uri, &head.headers, body, server_timeout).await {
+        Ok(start) => return Ok((start, attempt.connect_ms)),
+        Err(e) => e,
     };
     match error {
         SendError::Write { unsent: true, .. } if attempt.reused => {}
@@ -522,10 +522,9 @@ async fn send(
     let started = std::time::Instant::now();
     let server = connect(attempt.srv, attempt.be, attempt.target).await?;
     let connect_ms = started.elapsed().as_millis() as i64;
-    match with_timeout(server_timeout, server.send(&head.method, &head.uri, &head.headers, body)).await {
-        Ok(Ok(start)) => Ok((start, connect_ms)),
-        Ok(Err(e)) => Err(classify(e)),
-        Err(()) => Err(SendFailure::Timeout),
+    match server.send(&head.method, &head.uri, &head.headers, body, server_timeout).await {
+        Ok(start) => Ok((start, connect_ms)),
+        Err(e) => Err(classify(e)),
     }
 }
 
@@ -546,6 +545,7 @@ fn classify(e: SendError) -> SendFailure {
     match e {
         SendError::Invalid(why) => SendFailure::Junk(why),
         SendError::ClientBody => SendFailure::ClientAbort,
+        SendError::Timeout => SendFailure::Timeout,
         SendError::Write { .. } | SendError::Closed | SendError::Read(_) => SendFailure::Empty,
     }
 }

@@ -5,6 +5,7 @@
 pub mod body;
 pub mod client;
 pub mod cookie;
+pub mod deadline;
 pub mod errors;
 pub mod forward;
 pub mod pool;

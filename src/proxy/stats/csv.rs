@@ -149,12 +149,7 @@ fn mode_name(p: &Proxy) -> &'static str {
 }
 
 fn lastsess(c: &Counters) -> i64 {
-    c.last_session
-        .lock()
-        .ok()
-        .and_then(|t| t.and_then(|t| t.elapsed().ok()))
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(-1)
+    c.last_session_age().map_or(-1, |secs| i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// The rows of one proxy in HAProxy's order: FRONTEND, servers, BACKEND.

@@ -579,12 +579,7 @@ fn proxy_table(
 }
 
 fn last_session(c: &Counters) -> String {
-    c.last_session
-        .lock()
-        .ok()
-        .and_then(|t| t.and_then(|t| t.elapsed().ok()))
-        .map(|d| human(d.as_secs()))
-        .unwrap_or_else(|| "?".into())
+    c.last_session_age().map(human).unwrap_or_else(|| "?".into())
 }
 
 /// Session rate (3), Sessions (6), Bytes (2), Denied (2), Errors (3), Warnings (2).

@@ -47,6 +47,7 @@ pub(super) struct ParsedHead {
     pub(super) parts: http::response::Parts,
     pub(super) reusable: bool,
     pub(super) framing: Framing,
+    pub(super) hop_by_hop_dropped: bool,
 }
 
 /// Whether `buf` starts with a whole response head that is not an interim
@@ -96,7 +97,14 @@ pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<P
         .filter(|r| Some(*r) != status.canonical_reason() && !r.is_empty())
         .map(|r| (offset_in(buf, r.as_bytes()), r.len()));
     let head = buf.split_to(used).freeze();
-    let (mut headers, facts) = build_headers(&head, spans)?;
+    // The hop-by-hop headers go no further than here (`forward` strips
+    // them), except the Upgrade and Connection of a 101.
+    let mut drop_hop_by_hop = status != StatusCode::SWITCHING_PROTOCOLS;
+    let (mut headers, mut facts) = build_headers(&head, spans, drop_hop_by_hop)?;
+    if drop_hop_by_hop && facts.connection_lists_others {
+        drop_hop_by_hop = false;
+        (headers, facts) = build_headers(&head, spans, false)?;
+    }
     let framing = framing(&facts, status, method)?;
     if framing == Framing::Chunked {
         // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which
@@ -113,7 +121,7 @@ pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<P
         }
     }
     parts.headers = headers;
-    Ok(Some(ParsedHead { parts, reusable, framing }))
+    Ok(Some(ParsedHead { parts, reusable, framing, hop_by_hop_dropped: drop_hop_by_hop }))
 }
 
 /// RFC 9112 §6.3: how the body of this response is delimited.

@@ -16,10 +16,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, CONTENT_LENGTH};
 use http::{Method, StatusCode, Uri};
 use http_body::Body;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
+use super::deadline::LazyDeadline;
 use super::wire::lean_tcp::Stream;
 
 mod body;
@@ -45,6 +46,8 @@ pub struct ServerConn {
     buf: BytesMut,
     /// Where request heads are encoded, kept from one request to the next.
     out: Vec<u8>,
+    /// `timeout server` for each exchange, kept armed across requests.
+    deadline: LazyDeadline,
 }
 
 /// Why a request got no response.
@@ -60,6 +63,8 @@ pub enum SendError {
     Invalid(String),
     /// Reading the client's request body failed.
     ClientBody,
+    /// No response head within `timeout server`.
+    Timeout,
 }
 
 impl std::fmt::Display for SendError {
@@ -70,6 +75,7 @@ impl std::fmt::Display for SendError {
             SendError::Read(error) => write!(f, "reading the response: {error}"),
             SendError::Invalid(why) => f.write_str(why),
             SendError::ClientBody => f.write_str("reading the client's request body"),
+            SendError::Timeout => f.write_str("no response within timeout server"),
         }
     }
 }
@@ -96,6 +102,8 @@ pub struct ResponseStart {
     pub parts: http::response::Parts,
     /// The connection may carry another request once the body is read.
     pub reusable: bool,
+    /// The hop-by-hop headers were left out of `parts` already.
+    pub hop_by_hop_dropped: bool,
     framing: Framing,
     conn: ServerConn,
 }
@@ -112,7 +120,7 @@ impl std::fmt::Debug for ServerConn {
 
 impl ServerConn {
     pub fn new(io: ServerIo) -> Self {
-        ServerConn { io, buf: BytesMut::new(), out: Vec::new() }
+        ServerConn { io, buf: BytesMut::new(), out: Vec::new(), deadline: LazyDeadline::default() }
     }
 
     /// Whether an idle connection is still usable: the server has not closed
@@ -147,7 +155,8 @@ impl ServerConn {
     }
 
     /// Sends one request and reads the response head (interim 1xx responses
-    /// other than 101 are skipped). The body, if any, streams through
+    /// other than 101 are skipped), all within `limit` (`timeout server`;
+    /// none: no limit). The body, if any, streams through
     /// [`ResponseStart::into_body`].
     /// A streamed body is taken from `body` only once the request head has
     /// been written, so that a connection that fails at once leaves it for
@@ -158,7 +167,12 @@ impl ServerConn {
         uri: &Uri,
         headers: &HeaderMap,
         body: &mut RequestBody,
+        limit: Option<std::time::Duration>,
     ) -> Result<ResponseStart, SendError> {
+        match limit {
+            Some(limit) => self.deadline.arm(tokio::time::Instant::now(), limit),
+            None => self.deadline.disarm(),
+        }
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         let chunked = match body {
@@ -174,11 +188,26 @@ impl ServerConn {
                 length.is_none() && !headers.contains_key(CONTENT_LENGTH)
             }
         };
-        if let Err(error) = self.io.write_all(&out).await {
-            // A request head fits the socket buffer: a failure here means none
-            // of it left.
-            return Err(SendError::Write { error, unsent: true });
-        }
+        let mut written = 0;
+        std::future::poll_fn(|cx| {
+            while written < out.len() {
+                match Pin::new(&mut self.io).poll_write(cx, &out[written..]) {
+                    Poll::Ready(Ok(n)) if n > 0 => written += n,
+                    Poll::Ready(Ok(_)) => {
+                        let error = io::Error::from(io::ErrorKind::WriteZero);
+                        return Poll::Ready(Err(SendError::Write { error, unsent: written == 0 }));
+                    }
+                    // A request head fits the socket buffer: a failure here
+                    // means none of it left.
+                    Poll::Ready(Err(error)) => {
+                        return Poll::Ready(Err(SendError::Write { error, unsent: true }))
+                    }
+                    Poll::Pending => return self.deadline.poll_expired(cx).map(|()| Err(SendError::Timeout)),
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await?;
         // A replayed body may have grown it: keep only a head's worth.
         if out.capacity() <= 4096 {
             self.out = out;
@@ -266,7 +295,7 @@ impl ServerConn {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(SendError::Closed)),
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(SendError::Read(e))),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return self.deadline.poll_expired(cx).map(|()| Err(SendError::Timeout)),
             }
         }
     }
@@ -284,6 +313,7 @@ impl ServerConn {
                     return Ok(ResponseStart {
                         parts: head.parts,
                         reusable: head.reusable,
+                        hop_by_hop_dropped: head.hop_by_hop_dropped,
                         framing: head.framing,
                         conn: self,
                     });
@@ -293,11 +323,13 @@ impl ServerConn {
                 }
                 Ok(None) => {}
             }
-            match std::future::poll_fn(|cx| poll_fill(&mut self.io, cx, &mut self.buf)).await {
-                Ok(0) => return Err(SendError::Closed),
-                Ok(_) => {}
-                Err(e) => return Err(SendError::Read(e)),
-            }
+            let filled = std::future::poll_fn(|cx| match poll_fill(&mut self.io, cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Err(SendError::Closed)),
+                Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(SendError::Read(e))),
+                Poll::Pending => self.deadline.poll_expired(cx).map(|()| Err(SendError::Timeout)),
+            });
+            filled.await?;
         }
     }
 }

@@ -1,6 +1,7 @@
 use super::head::{encode_head, has_final_head, parse_head, ParsedHead};
 use super::*;
 use crate::proxy::http::wire::Framing;
+use tokio::io::AsyncWriteExt;
 
 /// The parsed head and how many bytes of `head` it took.
 fn parts(head: &str, method: Method) -> (ParsedHead, usize) {
@@ -40,6 +41,39 @@ fn framing_follows_rfc_9112() {
     assert!(parse_err(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n"));
     let (h, _) = parts("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", Method::GET);
     assert_eq!(h.framing, Framing::Length(5));
+}
+
+#[test]
+fn hop_by_hop_headers_stop_at_the_parse() {
+    let (h, _) = parts(
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nServer: s\r\n\r\n",
+        Method::GET,
+    );
+    assert!(h.hop_by_hop_dropped);
+    let names: Vec<_> = h.parts.headers.keys().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["server"]);
+    assert_eq!(h.framing, Framing::Chunked, "noted before being dropped");
+    let (h, _) = parts("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", Method::GET);
+    assert!(h.hop_by_hop_dropped && !h.reusable, "close still seen");
+
+    // Connection names another header, maybe before it: the map is whole,
+    // for `forward` to strip both.
+    let (h, _) = parts(
+        "HTTP/1.1 200 OK\r\nX-Trace: 1\r\nConnection: X-Trace\r\nContent-Length: 0\r\n\r\n",
+        Method::GET,
+    );
+    assert!(!h.hop_by_hop_dropped);
+    assert!(
+        h.parts.headers.contains_key("x-trace") && h.parts.headers.contains_key(http::header::CONNECTION)
+    );
+
+    // A 101 keeps what the upgrade needs.
+    let (h, _) = parts(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        Method::GET,
+    );
+    assert!(!h.hop_by_hop_dropped);
+    assert!(h.parts.headers.contains_key(http::header::UPGRADE));
 }
 
 #[test]
@@ -114,11 +148,11 @@ async fn chunked_body_across_reads_returns_the_connection() {
     let conn =
         ServerConn::new(ServerIo::Plain(crate::proxy::http::wire::lean_tcp::LeanTcp::new(tcp).unwrap()));
     let mut body = RequestBody::Replayable(Bytes::new());
-    let start = match conn.send(&Method::GET, &"/".parse().expect("uri"), &HeaderMap::new(), &mut body).await
-    {
-        Ok(s) => s,
-        Err(e) => panic!("send: {e:?}"),
-    };
+    let start =
+        match conn.send(&Method::GET, &"/".parse().expect("uri"), &HeaderMap::new(), &mut body, None).await {
+            Ok(s) => s,
+            Err(e) => panic!("send: {e:?}"),
+        };
     let (tx, rx) = std::sync::mpsc::channel();
     let (parts, body) = start.into_body(
         Some(Box::new(move |c| {

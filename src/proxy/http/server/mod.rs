@@ -33,6 +33,7 @@ use request::{parse_request, HeadError, RequestHead};
 use response::{encode_head, write_response, Exchange};
 
 use super::body::ProxyBody;
+use super::deadline::LazyDeadline;
 use super::wire::{Decoder, Prefixed};
 use super::{handle, RequestEnv};
 
@@ -75,7 +76,7 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
         let _ = stopping.wait_for(|s| *s).await;
     };
     tokio::pin!(stop);
-    let mut waits = HeadWait { timer: None, stop, stopped: false };
+    let mut waits = HeadWait { deadline: LazyDeadline::default(), stop, stopped: false };
     let mut limit = first_wait;
     // The response head (and the first body bytes) of every request, reused.
     let mut out = Vec::with_capacity(1024);
@@ -165,8 +166,8 @@ fn let_ready_tasks_run() -> impl Future<Output = ()> {
 
 /// What waiting for the next request head needs across requests.
 struct HeadWait<'a, F> {
-    /// Reused from one request to the next (re-armed, not re-allocated).
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Kept from one request to the next (re-armed only when it fires).
+    deadline: LazyDeadline,
     /// Resolves when the proxy stops gracefully.
     stop: Pin<&'a mut F>,
     stopped: bool,
@@ -203,16 +204,12 @@ impl<F: Future<Output = ()>> HeadWait<'_, F> {
             let Some(limit) = limit else { return Poll::Pending };
             if !armed {
                 armed = true;
-                let deadline = tokio::time::Instant::now() + limit;
-                match self.timer.as_mut() {
-                    Some(t) => t.as_mut().reset(deadline),
-                    None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                }
+                self.deadline.arm(tokio::time::Instant::now(), limit);
             }
-            match self.timer.as_mut().map(|t| t.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) if c.buf.is_empty() => Poll::Ready(Err(NoHead::Quiet)),
-                Some(Poll::Ready(())) => Poll::Ready(Err(NoHead::Answer(408))),
-                _ => Poll::Pending,
+            match self.deadline.poll_expired(cx) {
+                Poll::Ready(()) if c.buf.is_empty() => Poll::Ready(Err(NoHead::Quiet)),
+                Poll::Ready(()) => Poll::Ready(Err(NoHead::Answer(408))),
+                Poll::Pending => Poll::Pending,
             }
         })
         .await

@@ -68,7 +68,7 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
     let head = buf.split_to(used).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
         .map_err(|e| HeadError::Bad(format!("request target: {e}")))?;
-    let (mut headers, facts) = build_headers(&head, spans).map_err(HeadError::Bad)?;
+    let (mut headers, facts) = build_headers(&head, spans, false).map_err(HeadError::Bad)?;
     let framing = request_framing(&facts, &mut headers)?;
     let keep_alive = facts.keeps_alive(version);
     let expect_continue = version == Version::HTTP_11 && facts.expect_continue;

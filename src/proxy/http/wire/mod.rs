@@ -75,6 +75,9 @@ pub struct HeadFacts {
     pub chunked_last: Option<bool>,
     pub connection_close: bool,
     pub connection_keep_alive: bool,
+    /// `Connection` lists a header other than the usual tokens (close,
+    /// keep-alive, upgrade): that header is hop-by-hop too.
+    pub connection_lists_others: bool,
     pub expect_continue: bool,
 }
 
@@ -92,8 +95,12 @@ impl HeadFacts {
         } else if name == CONNECTION {
             for token in value.to_str().unwrap_or("").split(',') {
                 let token = token.trim();
-                self.connection_close |= token.eq_ignore_ascii_case("close");
-                self.connection_keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                let close = token.eq_ignore_ascii_case("close");
+                let keep_alive = token.eq_ignore_ascii_case("keep-alive");
+                self.connection_close |= close;
+                self.connection_keep_alive |= keep_alive;
+                self.connection_lists_others |=
+                    !(close || keep_alive || token.is_empty() || token.eq_ignore_ascii_case("upgrade"));
             }
         } else if name == EXPECT {
             self.expect_continue |= value.as_bytes().eq_ignore_ascii_case(b"100-continue");
@@ -142,8 +149,17 @@ impl HeadFacts {
 }
 
 /// The header map of a head split off its buffer, its values sharing
-/// `head`'s memory, and what its framing headers say.
-pub fn build_headers(head: &Bytes, spans: &[Span]) -> Result<(HeaderMap, HeadFacts), String> {
+/// `head`'s memory, and what its framing headers say. With
+/// `drop_hop_by_hop`, the hop-by-hop headers (RFC 9110 §7.6.1) are noted in
+/// the facts but left out of the map, as a proxy must not forward them; the
+/// caller builds the map again without it when
+/// [`HeadFacts::connection_lists_others`] (the headers `Connection` names
+/// are hop-by-hop too, and may come before it).
+pub fn build_headers(
+    head: &Bytes,
+    spans: &[Span],
+    drop_hop_by_hop: bool,
+) -> Result<(HeaderMap, HeadFacts), String> {
     let mut map = HeaderMap::with_capacity(spans.len());
     let mut facts = HeadFacts::default();
     for &[name_at, name_len, value_at, value_len] in spans {
@@ -157,9 +173,20 @@ pub fn build_headers(head: &Bytes, spans: &[Span]) -> Result<(HeaderMap, HeadFac
         // than tab, DEL); hyper relies on the same.
         let value = unsafe { HeaderValue::from_maybe_shared_unchecked(value) };
         facts.note(&name, &value);
-        map.append(name, value);
+        if !(drop_hop_by_hop && is_hop_by_hop(&name)) {
+            map.append(name, value);
+        }
     }
     Ok((map, facts))
+}
+
+/// The hop-by-hop headers of RFC 9110 §7.6.1, and `Keep-Alive` and
+/// `Proxy-Connection` of older clients and servers.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    use http::header::{TE, TRAILER, UPGRADE};
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    [CONNECTION, TRANSFER_ENCODING, KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, UPGRADE].contains(name)
 }
 
 /// The name of a header line. The names servers and browsers send on every
