@@ -142,14 +142,14 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(http::header::UPGRADE) && connection_has(headers, "upgrade")
 }
 
-/// The request head, kept to build the request again for each attempt.
-struct Head {
-    method: http::Method,
-    uri: http::Uri,
-    headers: HeaderMap,
+/// The request head as it goes to the server, for each attempt.
+struct Head<'a> {
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    headers: &'a HeaderMap,
 }
 
-fn balance_key(be: &Backend, head: &Head, conn: &ConnInfo) -> Key {
+fn balance_key(be: &Backend, head: &Head<'_>, conn: &ConnInfo) -> Key {
     match be.balancer.algo() {
         Balance::Source => Key::Hash(balance::source_hash(conn.client.ip())),
         Balance::Uri { whole, len, depth } => {
@@ -168,25 +168,27 @@ fn balance_key(be: &Backend, head: &Head, conn: &ConnInfo) -> Key {
     }
 }
 
-/// Forwards `req` to a server of `be`; always returns a response for the client.
+/// Forwards `req` to a server of `be`; always returns a response for the
+/// client. The request is made ready for the server in place (hop-by-hop
+/// headers, X-Forwarded-For, origin form) and its body taken: borrowed, not
+/// moved, so that the request is not copied from one future to the next.
 pub async fn forward(
     be: &Arc<Backend>,
-    req: Request<ProxyBody>,
+    req: &mut Request<ProxyBody>,
     conn: &ConnInfo,
     opts: ForwardOptions<'_>,
 ) -> (Response<ProxyBody>, ForwardReport) {
     let mut report =
         ForwardReport { termination: *b"--", connect_ms: -1, response_ms: -1, ..Default::default() };
-    let (mut parts, body) = req.into_parts();
-    let client_upgrade = parts.extensions.remove::<ClientUpgrade>();
-    let upgrade = is_upgrade(&parts.headers) && client_upgrade.is_some();
+    let client_upgrade = req.extensions_mut().remove::<ClientUpgrade>();
+    let upgrade = is_upgrade(req.headers()) && client_upgrade.is_some();
 
     // Persistence first: the cookie names the server a client is stuck to.
     let mut persistent: Option<usize> = None;
     let mut client_cookie: Option<cookie::ClientCookie> = None;
     let now = if be.cfg.cookie.is_some() { cookie::now_secs() } else { 0 };
     if let Some(ck) = &be.cfg.cookie {
-        if let Some(value) = cookie::take_request_cookie(ck, &mut parts.headers, now) {
+        if let Some(value) = cookie::take_request_cookie(ck, req.headers_mut(), now) {
             persistent = be.servers.iter().position(|s| {
                 s.cfg.cookie.as_deref() == Some(value.server.as_str()) && s.state.accepts_persistent()
             });
@@ -194,25 +196,23 @@ pub async fn forward(
         }
     }
 
-    strip_hop_by_hop(&mut parts.headers, upgrade);
-    if !parts.headers.contains_key(HOST) {
-        if let Some(auth) = parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
-            parts.headers.insert(HOST, auth);
+    strip_hop_by_hop(req.headers_mut(), upgrade);
+    if !req.headers().contains_key(HOST) {
+        if let Some(auth) = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            req.headers_mut().insert(HOST, auth);
         }
     }
     if let Some(ff) = opts.forwardfor {
-        add_forwarded_for(&mut parts.headers, ff, conn);
+        add_forwarded_for(req.headers_mut(), ff, conn);
     }
     // Servers get the origin form: a request in that form already is kept as is.
-    let uri = if parts.uri.scheme().is_none()
-        && parts.uri.authority().is_none()
-        && parts.uri.path_and_query().is_some()
-    {
-        parts.uri
-    } else {
-        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").parse().unwrap_or_default()
-    };
-    let head = Head { method: parts.method, uri, headers: parts.headers };
+    let uri = req.uri();
+    if uri.scheme().is_some() || uri.authority().is_some() || uri.path_and_query().is_none() {
+        let origin = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").parse().unwrap_or_default();
+        *req.uri_mut() = origin;
+    }
+    let body = std::mem::replace(req.body_mut(), ProxyBody::empty());
+    let head = Head { method: req.method(), uri: req.uri(), headers: req.headers() };
 
     let retry_on = &be.cfg.retry_on;
     let l7 = retry_on.needs_l7_buffer() && !opts.l7_retry_disabled && !upgrade;
@@ -260,7 +260,7 @@ pub async fn forward(
         let started = std::time::Instant::now();
         // Connect before touching the body, so a connection failure leaves a
         // streamed body unread and the request can still be retried.
-        let target = Target { conn, headers: &head.headers };
+        let target = Target { conn, headers: head.headers };
         let outcome = match acquire(srv, be, &target).await {
             Err(failure) => Err(failure),
             Ok((server, _, _)) if !body_slot.replayable() => {
@@ -273,7 +273,7 @@ pub async fn forward(
             Ok((server, reused, connect_ms)) => {
                 srv.state.counters.http_requests.fetch_add(1, Ordering::Relaxed);
                 let idempotent =
-                    matches!(head.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+                    matches!(*head.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
                 let attempt =
                     Attempt { srv, be, target: &target, reused, connect_ms, replayable: idempotent };
                 send(attempt, server, &head, &mut body_slot).await
@@ -308,7 +308,7 @@ pub async fn forward(
                 // Our side of the connection speaks HTTP/1.1 (or h2) whatever the server spoke.
                 rparts.version = Version::HTTP_11;
                 if let Some(ck) =
-                    be.cfg.cookie.as_ref().filter(|ck| !ck.postonly || head.method == http::Method::POST)
+                    be.cfg.cookie.as_ref().filter(|ck| !ck.postonly || *head.method == http::Method::POST)
                 {
                     cookie::apply_to_response(
                         ck,
@@ -503,12 +503,12 @@ struct Attempt<'a> {
 async fn send(
     attempt: Attempt<'_>,
     server: ServerConn,
-    head: &Head,
+    head: &Head<'_>,
     body: &mut RequestBody,
 ) -> Result<(ResponseStart, i64), SendFailure> {
     let server_timeout = attempt.be.cfg.timeouts.server;
     let replayable = attempt.replayable && body.replayable();
-    let error = match server.send(&head.method, &head.uri, &head.headers, body, server_timeout).await {
+    let error = match server.send(head.method, head.uri, head.headers, body, server_timeout).await {
         Ok(start) => return Ok((start, attempt.connect_ms)),
         Err(e) => e,
     };
@@ -522,7 +522,7 @@ async fn send(
     let started = std::time::Instant::now();
     let server = connect(attempt.srv, attempt.be, attempt.target).await?;
     let connect_ms = started.elapsed().as_millis() as i64;
-    match server.send(&head.method, &head.uri, &head.headers, body, server_timeout).await {
+    match server.send(head.method, head.uri, head.headers, body, server_timeout).await {
         Ok(start) => Ok((start, connect_ms)),
         Err(e) => Err(classify(e)),
     }

@@ -25,7 +25,7 @@ use self::body::ProxyBody;
 use self::forward::{ForwardOptions, ForwardReport};
 use self::rules::{apply_request_rules, apply_response_rules, RequestFlags, RequestVerdict};
 use self::samples::{ConnInfo, HttpSamples};
-use super::tables::{Backend, Frontend, Tables};
+use super::tables::{Backend, Frontend};
 
 /// Everything a request needs to know about its connection and the engine.
 pub struct RequestEnv {
@@ -103,7 +103,115 @@ pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Respon
     let request_line =
         if logging { format!("{} {} {:?}", req.method(), req.uri(), req.version()) } else { String::new() };
 
-    let (resp, mut log) = route(&tables, &fe, &mut req, &env, request_line, started).await;
+    // The frontend's and backend's rules, the backend's choice and the
+    // server: a block in this function, not a function of its own, so that
+    // its state is not copied into this one's for every request.
+    let (resp, mut log) = 'route: {
+        let nbsrv = |name: &str| tables.backends.get(name).map_or(0, |b| b.usable_count());
+        let mut log = RequestLog {
+            fe: Arc::clone(&fe),
+            conn: env.conn.clone(),
+            head_bytes: 0,
+            backend: None,
+            server: LogServer::NoServer,
+            status: 0,
+            request_line,
+            report: ForwardReport {
+                termination: *b"--",
+                connect_ms: -1,
+                response_ms: -1,
+                ..Default::default()
+            },
+            started,
+        };
+        let mut flags = RequestFlags::default();
+        let verdict = apply_request_rules(
+            &fe.cfg.http_request,
+            &mut req,
+            &env.conn,
+            &nbsrv,
+            &fe.errors,
+            &fe.files,
+            &mut flags,
+        );
+        if let Some(resp) = local_answer(verdict, fe.as_ref(), &env.engine, &mut log, &flags) {
+            break 'route (resp, log);
+        }
+        if fe.cfg.monitor_uri.as_deref().is_some_and(|m| m == req.uri().path()) {
+            log.report.termination = *b"PR";
+            break 'route (errors::default_page(200).to_response(), log);
+        }
+
+        let be = {
+            let samples = HttpSamples::of_request(&req, &env.conn, &nbsrv);
+            fe.backend_for(&tables, &samples).cloned()
+        };
+        let Some(be) = be else {
+            log.report.termination = *b"SC";
+            break 'route (fe.errors.response(503), log);
+        };
+        log.backend = Some(Arc::clone(&be));
+
+        if be.cfg.name != fe.cfg.name {
+            let verdict = apply_request_rules(
+                &be.cfg.http_request,
+                &mut req,
+                &env.conn,
+                &nbsrv,
+                &be.errors,
+                &be.files,
+                &mut flags,
+            );
+            if let Some(resp) = local_answer(verdict, fe.as_ref(), &env.engine, &mut log, &flags) {
+                break 'route (resp, log);
+            }
+        }
+        if be.cfg.stats.is_some() {
+            // Boxed: its state would otherwise be in every request's.
+            if let Some(resp) = Box::pin(env.engine.serve_stats(&be, &mut req, &env.conn, &nbsrv)).await {
+                log.report.termination = *b"PR";
+                log.server = LogServer::Stats;
+                break 'route (resp, log);
+            }
+        }
+
+        let close_server =
+            be.cfg.options.http_server_close || be.cfg.options.httpclose || fe.cfg.options.httpclose;
+        let forwardfor = be.cfg.options.forwardfor.as_ref().or(fe.cfg.options.forwardfor.as_ref());
+        let opts = ForwardOptions { forwardfor, l7_retry_disabled: flags.l7_retry_disabled, close_server };
+        let has_response_rules = !be.cfg.http_response.is_empty() || !fe.cfg.http_response.is_empty();
+        // Response rules may test the request: keep a copy of its head only then.
+        let head_for_rules = has_response_rules.then(|| copy_head(&req));
+        let (mut resp, report) = forward::forward(&be, &mut req, &env.conn, opts).await;
+        log.server = report.server.map_or(LogServer::NoServer, LogServer::Server);
+        log.report = report;
+        let Some(head_for_rules) = head_for_rules else {
+            if fe.cfg.options.httpclose {
+                resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            log.status = resp.status().as_u16();
+            break 'route (resp, log);
+        };
+
+        // Response rules: backend's, then frontend's (HAProxy's order).
+        let samples = HttpSamples::of_parts(&head_for_rules, &env.conn, &nbsrv);
+        if let Some(denied) = apply_response_rules(&be.cfg.http_response, &mut resp, &samples, &be.errors) {
+            be.counters.denied_resp.fetch_add(1, Ordering::Relaxed);
+            resp = denied;
+        }
+        if be.cfg.name != fe.cfg.name {
+            if let Some(denied) = apply_response_rules(&fe.cfg.http_response, &mut resp, &samples, &fe.errors)
+            {
+                fe.counters.denied_resp.fetch_add(1, Ordering::Relaxed);
+                resp = denied;
+            }
+        }
+        if fe.cfg.options.httpclose {
+            resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        log.status = resp.status().as_u16();
+        (resp, log)
+    };
     fe.counters.count_response(resp.status().as_u16());
     if !logging {
         return resp;
@@ -118,115 +226,14 @@ pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Respon
     })
 }
 
-async fn route(
-    tables: &Arc<Tables>,
-    fe: &Arc<Frontend>,
-    req: &mut Request<ProxyBody>,
-    env: &RequestEnv,
-    request_line: String,
-    started: Instant,
-) -> (Response<ProxyBody>, RequestLog) {
-    let nbsrv = |name: &str| tables.backends.get(name).map_or(0, |b| b.usable_count());
-    let mut log = RequestLog {
-        fe: Arc::clone(fe),
-        conn: env.conn.clone(),
-        head_bytes: 0,
-        backend: None,
-        server: LogServer::NoServer,
-        status: 0,
-        request_line,
-        report: ForwardReport { termination: *b"--", connect_ms: -1, response_ms: -1, ..Default::default() },
-        started,
-    };
-    let mut flags = RequestFlags::default();
-    let verdict =
-        apply_request_rules(&fe.cfg.http_request, req, &env.conn, &nbsrv, &fe.errors, &fe.files, &mut flags);
-    if let Some(resp) = local_answer(verdict, fe.as_ref(), &env.engine, &mut log, &flags) {
-        return (resp, log);
-    }
-    if fe.cfg.monitor_uri.as_deref().is_some_and(|m| m == req.uri().path()) {
-        log.report.termination = *b"PR";
-        return (errors::default_page(200).to_response(), log);
-    }
-
-    let be = {
-        let samples = HttpSamples::of_request(req, &env.conn, &nbsrv);
-        fe.backend_for(tables, &samples).cloned()
-    };
-    let Some(be) = be else {
-        log.report.termination = *b"SC";
-        return (fe.errors.response(503), log);
-    };
-    log.backend = Some(Arc::clone(&be));
-
-    if be.cfg.name != fe.cfg.name {
-        let verdict = apply_request_rules(
-            &be.cfg.http_request,
-            req,
-            &env.conn,
-            &nbsrv,
-            &be.errors,
-            &be.files,
-            &mut flags,
-        );
-        if let Some(resp) = local_answer(verdict, fe.as_ref(), &env.engine, &mut log, &flags) {
-            return (resp, log);
-        }
-    }
-    if let Some(resp) = env.engine.serve_stats(&be, req, &env.conn, &nbsrv).await {
-        log.report.termination = *b"PR";
-        log.server = LogServer::Stats;
-        return (resp, log);
-    }
-
-    let close_server =
-        be.cfg.options.http_server_close || be.cfg.options.httpclose || fe.cfg.options.httpclose;
-    let forwardfor = be.cfg.options.forwardfor.as_ref().or(fe.cfg.options.forwardfor.as_ref());
-    let opts = ForwardOptions { forwardfor, l7_retry_disabled: flags.l7_retry_disabled, close_server };
-    let request = std::mem::replace(req, Request::new(ProxyBody::empty()));
-    let has_response_rules = !be.cfg.http_response.is_empty() || !fe.cfg.http_response.is_empty();
-    // Response rules may test the request: keep a copy of its head only then.
-    let (head_for_rules, request) = if has_response_rules { detach_head(request) } else { (None, request) };
-    let (mut resp, report) = forward::forward(&be, request, &env.conn, opts).await;
-    log.server = report.server.map_or(LogServer::NoServer, LogServer::Server);
-    log.report = report;
-    let Some(head_for_rules) = head_for_rules else {
-        if fe.cfg.options.httpclose {
-            resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-        }
-        log.status = resp.status().as_u16();
-        return (resp, log);
-    };
-
-    // Response rules: backend's, then frontend's (HAProxy's order).
-    let samples = HttpSamples::of_parts(&head_for_rules, &env.conn, &nbsrv);
-    if let Some(denied) = apply_response_rules(&be.cfg.http_response, &mut resp, &samples, &be.errors) {
-        be.counters.denied_resp.fetch_add(1, Ordering::Relaxed);
-        resp = denied;
-    }
-    if be.cfg.name != fe.cfg.name {
-        if let Some(denied) = apply_response_rules(&fe.cfg.http_response, &mut resp, &samples, &fe.errors) {
-            fe.counters.denied_resp.fetch_add(1, Ordering::Relaxed);
-            resp = denied;
-        }
-    }
-    if fe.cfg.options.httpclose {
-        resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-    }
-    log.status = resp.status().as_u16();
-    (resp, log)
-}
-
 /// A copy of the request head for response rules (which may test the request).
-fn detach_head(req: Request<ProxyBody>) -> (Option<http::request::Parts>, Request<ProxyBody>) {
-    let (parts, body) = req.into_parts();
+fn copy_head(req: &Request<ProxyBody>) -> http::request::Parts {
     let mut copy = Request::new(());
-    *copy.method_mut() = parts.method.clone();
-    *copy.uri_mut() = parts.uri.clone();
-    *copy.version_mut() = parts.version;
-    *copy.headers_mut() = parts.headers.clone();
-    let (copy, ()) = copy.into_parts();
-    (Some(copy), Request::from_parts(parts, body))
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy.into_parts().0
 }
 
 fn local_answer(

@@ -30,7 +30,7 @@ mod tests;
 
 use super::wire::Framing;
 pub use body::{ServerBody, Upgraded};
-use head::{encode_head, has_final_head, parse_head};
+use head::{encode_head, has_final_head, parse_head, ParsedHead};
 
 /// Largest response head accepted from a server (beyond it: invalid response).
 const MAX_HEAD: usize = 64 * 1024;
@@ -215,15 +215,20 @@ impl ServerConn {
         let mut complete = true;
         if let RequestBody::Once(stream) = body {
             if let Some(stream) = stream.take() {
-                complete = self.stream_body(stream, chunked).await?;
+                // Boxed: most requests have no body to stream, and the
+                // state of this wait would otherwise be in every exchange.
+                complete = Box::pin(self.stream_body(stream, chunked)).await?;
             }
         }
-        let mut start = self.read_head(method).await?;
-        if !complete {
-            // The server answered before the whole request body was sent.
-            start.reusable = false;
-        }
-        Ok(start)
+        let head = std::future::poll_fn(|cx| self.poll_head(cx, method)).await?;
+        Ok(ResponseStart {
+            parts: head.parts,
+            // Not when the server answered before the whole request body was sent.
+            reusable: head.reusable && complete,
+            hop_by_hop_dropped: head.hop_by_hop_dropped,
+            framing: head.framing,
+            conn: self,
+        })
     }
 
     /// Streams a request body. Returns early (false) when the server answers
@@ -300,36 +305,30 @@ impl ServerConn {
         }
     }
 
-    async fn read_head(mut self, method: &Method) -> Result<ResponseStart, SendError> {
+    /// Reads the response head (interim 1xx heads other than 101 skipped).
+    fn poll_head(&mut self, cx: &mut Context<'_>, method: &Method) -> Poll<Result<ParsedHead, SendError>> {
         loop {
             match parse_head(&mut self.buf, method) {
-                Err(why) => return Err(SendError::Invalid(why)),
+                Err(why) => return Poll::Ready(Err(SendError::Invalid(why))),
                 Ok(Some(head)) => {
                     if head.parts.status.is_informational()
                         && head.parts.status != StatusCode::SWITCHING_PROTOCOLS
                     {
                         continue;
                     }
-                    return Ok(ResponseStart {
-                        parts: head.parts,
-                        reusable: head.reusable,
-                        hop_by_hop_dropped: head.hop_by_hop_dropped,
-                        framing: head.framing,
-                        conn: self,
-                    });
+                    return Poll::Ready(Ok(head));
                 }
                 Ok(None) if self.buf.len() > MAX_HEAD => {
-                    return Err(SendError::Invalid("response head too large".into()))
+                    return Poll::Ready(Err(SendError::Invalid("response head too large".into())))
                 }
                 Ok(None) => {}
             }
-            let filled = std::future::poll_fn(|cx| match poll_fill(&mut self.io, cx, &mut self.buf) {
-                Poll::Ready(Ok(0)) => Poll::Ready(Err(SendError::Closed)),
-                Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
-                Poll::Ready(Err(e)) => Poll::Ready(Err(SendError::Read(e))),
-                Poll::Pending => self.deadline.poll_expired(cx).map(|()| Err(SendError::Timeout)),
-            });
-            filled.await?;
+            match poll_fill(&mut self.io, cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(SendError::Closed)),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(SendError::Read(e))),
+                Poll::Pending => return self.deadline.poll_expired(cx).map(|()| Err(SendError::Timeout)),
+            }
         }
     }
 }
