@@ -84,8 +84,10 @@ impl RequestLog {
     }
 }
 
-/// Runs one request through the frontend and backend; always answers.
-pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Response<ProxyBody> {
+/// Runs one request through the frontend and backend; always answers. The
+/// request is borrowed (and left changed, its body taken) rather than moved,
+/// so that it is not copied into this function's future.
+pub async fn handle(req: &mut Request<ProxyBody>, env: &Arc<RequestEnv>) -> Response<ProxyBody> {
     let started = Instant::now();
     super::scheduler::account_cpu_time(started);
     let tables = env.engine.tables.load_full();
@@ -127,7 +129,7 @@ pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Respon
         let mut flags = RequestFlags::default();
         let verdict = apply_request_rules(
             &fe.cfg.http_request,
-            &mut req,
+            req,
             &env.conn,
             &nbsrv,
             &fe.errors,
@@ -143,7 +145,7 @@ pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Respon
         }
 
         let be = {
-            let samples = HttpSamples::of_request(&req, &env.conn, &nbsrv);
+            let samples = HttpSamples::of_request(req, &env.conn, &nbsrv);
             fe.backend_for(&tables, &samples).cloned()
         };
         let Some(be) = be else {
@@ -155,7 +157,7 @@ pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Respon
         if be.cfg.name != fe.cfg.name {
             let verdict = apply_request_rules(
                 &be.cfg.http_request,
-                &mut req,
+                req,
                 &env.conn,
                 &nbsrv,
                 &be.errors,
@@ -168,7 +170,7 @@ pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Respon
         }
         if be.cfg.stats.is_some() {
             // Boxed: its state would otherwise be in every request's.
-            if let Some(resp) = Box::pin(env.engine.serve_stats(&be, &mut req, &env.conn, &nbsrv)).await {
+            if let Some(resp) = Box::pin(env.engine.serve_stats(&be, req, &env.conn, &nbsrv)).await {
                 log.report.termination = *b"PR";
                 log.server = LogServer::Stats;
                 break 'route (resp, log);
@@ -181,8 +183,8 @@ pub async fn handle(mut req: Request<ProxyBody>, env: Arc<RequestEnv>) -> Respon
         let opts = ForwardOptions { forwardfor, l7_retry_disabled: flags.l7_retry_disabled, close_server };
         let has_response_rules = !be.cfg.http_response.is_empty() || !fe.cfg.http_response.is_empty();
         // Response rules may test the request: keep a copy of its head only then.
-        let head_for_rules = has_response_rules.then(|| copy_head(&req));
-        let (mut resp, report) = forward::forward(&be, &mut req, &env.conn, opts).await;
+        let head_for_rules = has_response_rules.then(|| Box::new(copy_head(req)));
+        let (mut resp, report) = forward::forward(&be, req, &env.conn, opts).await;
         log.server = report.server.map_or(LogServer::NoServer, LogServer::Server);
         log.report = report;
         let Some(head_for_rules) = head_for_rules else {

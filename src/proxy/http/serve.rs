@@ -24,7 +24,10 @@ async fn serve_h2(io: tokio_rustls::server::TlsStream<TcpStream>, env: Arc<Reque
     let svc_env = Arc::clone(&env);
     let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let env = Arc::clone(&svc_env);
-        async move { Ok::<_, std::convert::Infallible>(handle(req.map(ProxyBody::stream), env).await) }
+        async move {
+            let mut req = req.map(ProxyBody::stream);
+            Ok::<_, std::convert::Infallible>(handle(&mut req, &env).await)
+        }
     });
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(io), svc);

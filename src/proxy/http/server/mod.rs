@@ -116,7 +116,9 @@ pub async fn serve(io: ClientIo, env: Arc<RequestEnv>) {
         // their requests first, so that the sends to servers that follow go
         // out together (see `let_ready_tasks_run`).
         let_ready_tasks_run().await;
-        let resp = handle(Request::from_parts(parts, body), Arc::clone(&env)).await;
+        let mut req = Request::from_parts(parts, body);
+        let resp = handle(&mut req, &env).await;
+        drop(req);
 
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
         let close = !switching
