@@ -7,6 +7,9 @@
 #   DURATION=20 bash bench/proxy/run.sh
 #   PARTS="http idle" bash bench/proxy/run.sh   # only some sections (http tcp tls idle)
 #   ROUNDS=3 bash bench/proxy/run.sh   # repeat the HTTP runs (one row each, then medians)
+#   ROUNDS=30 DURATION=2 bash bench/proxy/run.sh   # many short rounds: the
+#       machine's speed swings within seconds, so short interleaved rounds
+#       pair each proxy with HAProxy's run more closely
 #   LANAI_B=/path/to/other/lanai bash bench/proxy/run.sh   # also run a second
 #       lanai build ("lanai-b" rows), side by side with the first
 #   PIN=1 bash bench/proxy/run.sh      # proxies on CPU 0, wrk and the backend on
@@ -157,12 +160,15 @@ if [ "${ROUNDS:-1}" -gt 1 ]; then
   # by 10-20 %: the medians of interleaved rounds are what to compare.
   echo "Medians of the ${ROUNDS} rounds above (p99 in ms). The machine's speed drifts"
   echo "between rounds, so the last column compares each proxy with HAProxy's run"
-  echo "of the same round (median, and the range over the rounds):"
+  echo "of the same round (median, and the range over the rounds), with a 95 %"
+  echo "bootstrap interval for that median (so many short rounds, e.g."
+  echo "ROUNDS=30 DURATION=2, give a tighter one than a few long ones), and the"
+  echo "rounds in which the proxy's p99 was at or below HAProxy's:"
   echo
-  echo "| proxy | req/s | p99 | CPU per request (µs) | req/s ÷ HAProxy's, same round |"
-  echo "|---|---|---|---|---|"
+  echo "| proxy | req/s | p99 | CPU per request (µs) | req/s ÷ HAProxy's, same round | 95 % interval | p99 ≤ HAProxy's |"
+  echo "|---|---|---|---|---|---|---|"
   python3 - "$work/http-rounds" $names_http <<'PY'
-import statistics, sys
+import random, statistics, sys
 def ms(s):  # wrk prints 850.00us, 3.28ms or 1.02s
     for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
         if s.endswith(unit):
@@ -178,7 +184,13 @@ for name in sys.argv[2:]:
     med = lambda i: statistics.median(v[i] for v in runs.values())
     ratios = sorted(v[0] / base[r][0] for r, v in runs.items() if r in base and base[r][0] > 0)
     spread = f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})" if ratios else "-"
-    print(f"| {name} | {med(0):.0f} | {med(1):.2f} | {med(2):.0f} | {spread} |")
+    # Medians of 2000 resamples of the rounds (seeded: the same rounds give
+    # the same interval), their 2.5th and 97.5th percentiles.
+    rng = random.Random(1)
+    boots = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000)) if ratios else []
+    interval = f"{boots[50]:.2f}-{boots[1949]:.2f}" if boots else "-"
+    p99_ok = sum(1 for r, v in runs.items() if r in base and v[1] <= base[r][1])
+    print(f"| {name} | {med(0):.0f} | {med(1):.2f} | {med(2):.0f} | {spread} | {interval} | {p99_ok}/{len(runs)} |")
 PY
   echo
 fi
