@@ -20,7 +20,7 @@ use super::body::{BodyEnd, ProxyBody};
 use super::client::{RequestBody, ResponseStart, SendError, ServerConn, ServerIo, Upgraded};
 use super::cookie;
 use super::samples::ConnInfo;
-use super::wire::connection_has;
+use super::wire::{connection_has, hop_bit, KEEP_ALIVE, PROXY_CONNECTION};
 use crate::conf::haproxy::{Balance, ForwardFor};
 use crate::proxy::balance::{self, Key};
 use crate::proxy::relay::{self, RelayOptions};
@@ -63,32 +63,6 @@ pub struct ForwardOptions<'a> {
     pub l7_retry_disabled: bool,
     /// Close the server connection after the response (`http-server-close`/`httpclose`).
     pub close_server: bool,
-}
-
-/// Hop-by-hop headers, never forwarded as such (RFC 9110 §7.6.1).
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Bit of a hop-by-hop header in the mask `hop_by_hop_present` returns.
-fn hop_bit(name: &HeaderName) -> u8 {
-    use http::header::{TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
-    if name == CONNECTION {
-        1
-    } else if name == KEEP_ALIVE {
-        2
-    } else if name == PROXY_CONNECTION {
-        4
-    } else if name == TE {
-        8
-    } else if name == TRAILER {
-        16
-    } else if name == TRANSFER_ENCODING {
-        32
-    } else if name == UPGRADE {
-        64
-    } else {
-        0
-    }
 }
 
 /// Removes the hop-by-hop headers and those the `Connection` header lists.

@@ -180,13 +180,37 @@ pub fn build_headers(
     Ok((map, facts))
 }
 
-/// The hop-by-hop headers of RFC 9110 §7.6.1, and `Keep-Alive` and
-/// `Proxy-Connection` of older clients and servers.
-pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+/// Hop-by-hop headers besides those of RFC 9110 §7.6.1, sent by older
+/// clients and servers.
+pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The bit of a hop-by-hop header (0: not one) in the masks `strip_hop_by_hop`
+/// builds: Connection 1, Keep-Alive 2, Proxy-Connection 4, TE 8, Trailer 16,
+/// Transfer-Encoding 32, Upgrade 64.
+pub fn hop_bit(name: &HeaderName) -> u8 {
     use http::header::{TE, TRAILER, UPGRADE};
-    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    [CONNECTION, TRANSFER_ENCODING, KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, UPGRADE].contains(name)
+    if name == CONNECTION {
+        1
+    } else if name == KEEP_ALIVE {
+        2
+    } else if name == PROXY_CONNECTION {
+        4
+    } else if name == TE {
+        8
+    } else if name == TRAILER {
+        16
+    } else if name == TRANSFER_ENCODING {
+        32
+    } else if name == UPGRADE {
+        64
+    } else {
+        0
+    }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    hop_bit(name) != 0
 }
 
 /// The name of a header line. The names servers and browsers send on every
