@@ -20,7 +20,7 @@ use super::body::{BodyEnd, ProxyBody};
 use super::client::{RequestBody, ResponseStart, SendError, ServerConn, ServerIo, Upgraded};
 use super::cookie;
 use super::samples::ConnInfo;
-use super::wire::{connection_has, hop_bit, KEEP_ALIVE, PROXY_CONNECTION};
+use super::wire::{connection_has, hop_bit, names_no_header, KEEP_ALIVE, PROXY_CONNECTION};
 use crate::conf::haproxy::{Balance, ForwardFor};
 use crate::proxy::balance::{self, Key};
 use crate::proxy::relay::{self, RelayOptions};
@@ -79,9 +79,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.get_all(CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
         {
             let token = token.trim();
-            // The usual tokens name nothing to remove beyond what is removed below.
-            let usual = ["close", "keep-alive", "upgrade"].iter().any(|t| token.eq_ignore_ascii_case(t));
-            if usual || token.is_empty() || !headers.contains_key(token) {
+            if names_no_header(token) || !headers.contains_key(token) {
                 continue;
             }
             if let Ok(name) = HeaderName::try_from(token) {

@@ -99,8 +99,7 @@ impl HeadFacts {
                 let keep_alive = token.eq_ignore_ascii_case("keep-alive");
                 self.connection_close |= close;
                 self.connection_keep_alive |= keep_alive;
-                self.connection_lists_others |=
-                    !(close || keep_alive || token.is_empty() || token.eq_ignore_ascii_case("upgrade"));
+                self.connection_lists_others |= !names_no_header(token);
             }
         } else if name == EXPECT {
             self.expect_continue |= value.as_bytes().eq_ignore_ascii_case(b"100-continue");
@@ -184,6 +183,12 @@ pub fn build_headers(
 /// clients and servers.
 pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Whether a `Connection` token names no header of its own to remove
+/// (empty, or close, keep-alive, upgrade, whose headers are hop-by-hop anyway).
+pub fn names_no_header(token: &str) -> bool {
+    token.is_empty() || ["close", "keep-alive", "upgrade"].iter().any(|t| token.eq_ignore_ascii_case(t))
+}
 
 /// The bit of a hop-by-hop header (0: not one) in the masks `strip_hop_by_hop`
 /// builds: Connection 1, Keep-Alive 2, Proxy-Connection 4, TE 8, Trailer 16,
