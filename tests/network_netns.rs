@@ -511,6 +511,10 @@ option subnet 255.255.255.0\noption router 10.77.0.1\noption lease 600\n",
     );
     let addr = leased().unwrap_or_default();
     assert!(addr.ends_with("/24"), "{addr}");
+    // The hook records its lease after adding the address and route, so the
+    // kernel can show them a moment before the lease file does.
+    let bound = || lab.show()["interfaces"][0]["dhcp"]["lease"]["event"] == "bound";
+    assert!(wait_for(Duration::from_secs(5), bound), "{}", lab.show());
     let show = lab.show();
     let veth = show["interfaces"][0].clone();
     assert_eq!(veth["dhcp"]["running"], true, "{show}");
