@@ -32,8 +32,10 @@ async fn ten_reloads_under_load_fail_no_request() {
         let extra = format!("    http-request set-header X-Generation {i}\n");
         std::fs::write(&cfg.path, config(port, servers, &extra)).unwrap();
         lanai.signal(Signal::SIGHUP);
+        // One reload at a time: two SIGHUPs pending at once count as one.
+        let reloaded = || lanai.log_text().matches("configuration reloaded").count() > i;
+        assert!(eventually(Duration::from_secs(10), reloaded).await, "reload {i}: {}", lanai.log_text());
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, failed, errors) = load.await.unwrap();
     assert!(ok > 200, "too few requests went through: {ok}");
@@ -51,7 +53,8 @@ async fn invalid_reload_keeps_the_old_configuration() {
     assert_eq!(get(port, "/").await.text(), "a");
     std::fs::write(&cfg.path, config(port, "    server a 127.0.0.1:1 bogus-keyword\n", "")).unwrap();
     lanai.signal(Signal::SIGHUP);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let refused = || lanai.log_text().contains("reload refused");
+    assert!(eventually(Duration::from_secs(10), refused).await, "{}", lanai.log_text());
     assert_eq!(get(port, "/").await.text(), "a", "old configuration must keep serving");
     let log = lanai.log_text();
     assert!(log.contains("reload refused"), "{log}");
@@ -72,7 +75,10 @@ async fn inflight_request_finishes_on_old_config_and_new_bind_opens() {
     let cfg = write_config(&config(port, &format!("    server s 127.0.0.1:{}\n", slow.port), ""));
     let lanai = start_lanai(&cfg.path, port);
     let inflight = tokio::spawn(async move { get(port, "/").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || slow.hits() == 1).await,
+        "the request never reached the server"
+    );
     let new_cfg = config(port, &format!("    server s 127.0.0.1:{}\n", fresh.port), "")
         + &format!("\nfrontend second\n    bind 127.0.0.1:{port2}\n    default_backend be\n");
     std::fs::write(&cfg.path, new_cfg).unwrap();
@@ -94,10 +100,14 @@ async fn sigterm_lets_inflight_requests_finish() {
     let cfg = write_config(&config(port, &format!("    server s 127.0.0.1:{}\n", slow.port), ""));
     let mut lanai = start_lanai(&cfg.path, port);
     let inflight = tokio::spawn(async move { get(port, "/").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || slow.hits() == 1).await,
+        "the request never reached the server"
+    );
     lanai.signal(Signal::SIGTERM);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "must stop accepting at once");
+    // Well before the in-flight request (700 ms) is done.
+    let refused = || std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
+    assert!(eventually(Duration::from_millis(500), refused).await, "must stop accepting at once");
     assert_eq!(inflight.await.unwrap().text(), "done");
     assert_eq!(lanai.wait_exit(Duration::from_secs(5)), Some(0));
 }
@@ -116,11 +126,15 @@ async fn hard_stop_after_bounds_the_wait() {
     ));
     let mut lanai = start_lanai(&cfg.path, port);
     let _inflight = tokio::spawn(async move { request(port, "GET", "/", &[], "").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || slow.hits() == 1).await,
+        "the request never reached the server"
+    );
     let t = std::time::Instant::now();
     lanai.signal(Signal::SIGTERM);
     assert_eq!(lanai.wait_exit(Duration::from_secs(4)), Some(0));
-    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    // Bounded by hard-stop-after (500 ms), not by the 5 s request.
+    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,4 +158,23 @@ async fn backend_killed_under_load_with_retry_on_conn_failure() {
     let (ok, failed, errors) = load.await.unwrap();
     assert!(ok > 100, "too few requests: {ok}");
     assert_eq!(failed, 0, "client-visible errors after killing a backend: {errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_as_soon_as_the_port_answers_reloads() {
+    let a = Backend::named("a").await;
+    let port = free_port();
+    let cfg = write_config(&config(port, &format!("    server a 127.0.0.1:{}\n", a.port), ""));
+    let mut lanai = spawn_lanai(&cfg.path);
+    // The moment the port answers (no sleep between polls), before the
+    // start-up has finished: a supervisor may reload at any time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{}", lanai.log_text());
+    }
+    lanai.signal(Signal::SIGHUP);
+    let reloaded = || lanai.log_text().contains("configuration reloaded");
+    assert!(eventually(Duration::from_secs(10), reloaded).await, "{}", lanai.log_text());
+    assert_eq!(lanai.wait_exit(Duration::ZERO), None, "the SIGHUP must not kill it");
+    assert_eq!(get(port, "/").await.text(), "a");
 }

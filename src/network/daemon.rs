@@ -169,6 +169,14 @@ fn reply(errors: &[String]) -> String {
 
 async fn daemon(file: PathBuf, config: Vec<Interface>, control: PathBuf) -> ExitCode {
     info!("starting network service, pid={}, config {}", std::process::id(), file.display());
+    // First: a SIGTERM or SIGHUP sent while the first apply runs is queued
+    // for the loop below, not the default action (death, leaving addresses behind).
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        error!("cannot install signal handlers");
+        return ExitCode::from(1);
+    };
     if let Some(dir) = control.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -194,12 +202,6 @@ async fn daemon(file: PathBuf, config: Vec<Interface>, control: PathBuf) -> Exit
         }
         Err(e) => error!("cannot bind control socket {}: {e}", control.display()),
     }
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
-        error!("cannot install signal handlers");
-        return ExitCode::from(1);
-    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut stop_reply = None;
     loop {

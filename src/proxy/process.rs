@@ -34,6 +34,12 @@ pub fn run(path: &Path, control: Option<&Path>) -> std::process::ExitCode {
         }
     };
     runtime.block_on(async {
+        // Before any socket is bound: a SIGHUP or SIGTERM sent as soon as the
+        // port answers must be queued for the loop, not kill the process.
+        let Some(signals) = Signals::install() else {
+            eprintln!("cannot install signal handlers");
+            return std::process::ExitCode::from(1);
+        };
         let engine = match Engine::start(path).await {
             Ok(e) => e,
             Err(errors) => {
@@ -60,7 +66,7 @@ pub fn run(path: &Path, control: Option<&Path>) -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
         tracing::info!("lanai proxy started with {}", path.display());
-        let code = signal_loop(engine, reloads).await;
+        let code = signal_loop(engine, signals, reloads).await;
         if let Some(pidfile) = &global.pidfile {
             let _ = std::fs::remove_file(pidfile);
         }
@@ -68,20 +74,33 @@ pub fn run(path: &Path, control: Option<&Path>) -> std::process::ExitCode {
     })
 }
 
+/// The signals `lanai proxy` answers: SIGHUP reloads; SIGTERM, SIGUSR1 and
+/// SIGINT stop gracefully.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Some(Signals {
+            hup: signal(SignalKind::hangup()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+            usr1: signal(SignalKind::user_defined1()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+        })
+    }
+}
+
 async fn signal_loop(
     engine: Arc<Engine>,
+    signals: Signals,
     mut reloads: mpsc::Receiver<ReloadRequest>,
 ) -> std::process::ExitCode {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut hup), Ok(mut term), Ok(mut usr1), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::user_defined1()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        eprintln!("cannot install signal handlers");
-        return std::process::ExitCode::from(1);
-    };
+    let Signals { mut hup, mut term, mut usr1, mut int } = signals;
     loop {
         tokio::select! {
             _ = hup.recv() => match engine.reload().await {

@@ -138,6 +138,14 @@ pub fn run(file: &Path, control: Option<PathBuf>) -> ExitCode {
 
 async fn daemon(file: PathBuf, cfg: KeepalivedConfig, control: PathBuf) -> ExitCode {
     info!("Starting VRRP child process, pid={}", std::process::id());
+    // First: a SIGTERM or SIGHUP sent while the first apply runs is queued
+    // for the loop below, not the default action (death, leaving addresses behind).
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        error!("cannot install signal handlers");
+        return ExitCode::from(1);
+    };
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let table: Arc<Mutex<Vec<Shared>>> = Arc::default();
     apply(&cfg, &mut running, &table).await;
@@ -154,12 +162,6 @@ async fn daemon(file: PathBuf, cfg: KeepalivedConfig, control: PathBuf) -> ExitC
         Err(e) => error!("cannot bind control socket {}: {e}", control.display()),
     }
 
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
-        error!("cannot install signal handlers");
-        return ExitCode::from(1);
-    };
     let mut stop_reply = None;
     loop {
         tokio::select! {

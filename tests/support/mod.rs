@@ -52,6 +52,20 @@ impl Proc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until the log holds `needle` at least `count` times.
+    pub fn wait_log(&self, needle: &str, count: usize, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.log_text().matches(needle).count() >= count {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for the process to exit; returns its exit code.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
@@ -90,6 +104,20 @@ pub fn lanai_bin() -> &'static str {
 
 /// Starts `lanai proxy -f PATH` and waits until `port` accepts.
 pub fn start_lanai(cfg: &Path, port: u16) -> Proc {
+    let p = spawn_lanai(cfg);
+    assert!(wait_port(port, Duration::from_secs(10)), "lanai did not listen on {port}: {}", p.log_text());
+    // Listening comes before the runtime socket, pidfile, chroot and user
+    // change; this line comes after them all.
+    assert!(
+        p.wait_log("lanai proxy started with", 1, Duration::from_secs(10)),
+        "lanai did not finish starting: {}",
+        p.log_text()
+    );
+    p
+}
+
+/// Starts `lanai proxy -f PATH`, its output in `PATH.lanai.log`, without waiting.
+pub fn spawn_lanai(cfg: &Path) -> Proc {
     let log = cfg.with_extension("lanai.log");
     let out = std::fs::File::create(&log).expect("log file");
     let out2 = out.try_clone().expect("log file");
@@ -101,9 +129,7 @@ pub fn start_lanai(cfg: &Path, port: u16) -> Proc {
         .stderr(out)
         .spawn()
         .expect("spawn lanai");
-    let p = Proc { child, name: "lanai", log, _dir: None };
-    assert!(wait_port(port, Duration::from_secs(10)), "lanai did not listen on {port}: {}", p.log_text());
-    p
+    Proc { child, name: "lanai", log, _dir: None }
 }
 
 /// Starts HAProxy 2.6 (Debian package) in the foreground on the same kind of config.
