@@ -6,9 +6,11 @@
 mod support;
 mod web_support;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use serde_json::Value;
-use support::free_port;
+use support::{eventually, free_port};
 use web_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,11 +413,11 @@ async fn first_start_generates_password_file_and_certificate() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = Appliance::start(dir.path(), None);
-    let line = app
-        .stdout_text()
-        .lines()
-        .find_map(|l| l.strip_prefix("admin password: ").map(str::to_string))
-        .expect("admin password line on stdout");
+    let password_line =
+        || app.stdout_text().lines().find_map(|l| l.strip_prefix("admin password: ").map(str::to_string));
+    // The reader thread takes the banner a line at a time.
+    assert!(eventually(Duration::from_secs(5), || password_line().is_some()).await, "{}", app.stdout_text());
+    let line = password_line().unwrap_or_default();
     let file = dir.path().join("initial-admin-password");
     assert_eq!(std::fs::read_to_string(&file).expect("password file").trim(), line);
     assert_eq!(std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777, 0o600);

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use vrrp_support::{conf, wait_for, Lab};
 
 const S: Duration = Duration::from_secs(1);
+/// Beyond a takeover's protocol time: each poll runs `ip`, and a loaded CI
+/// machine delays both daemons' timers. Below 300 ms, so a graceful (skew
+/// time) takeover still cannot pass for a master-down one.
+const SLACK: Duration = Duration::from_millis(250);
 
 /// Asserts that, sampled every 10 ms for `dur`, the VIP is in exactly one of the
 /// two nodes.
@@ -48,7 +52,7 @@ fn v3_lanai_master_keepalived_backup_kill_and_preempt() {
     let t0 = Instant::now();
     lab.kill(l);
     let took = wait_for(3 * S, || lab.has_vip(1)).expect("keepalived never took over");
-    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+    assert!(took < Duration::from_millis(361) + SLACK, "takeover took {took:?}");
     eprintln!("v3 kill: keepalived took over after {:?}", t0.elapsed());
     // Lanai died without cleaning up: its VIP is still configured in ns 0 (as with
     // keepalived -9). Restarting removes it, then preempts (150 > 100).
@@ -79,7 +83,7 @@ fn v3_keepalived_master_lanai_backup_graceful() {
     lab.term(k);
     let took = wait_for(3 * S, || lab.has_vip(1)).expect("lanai never took over");
     // Skew time = 156/256 * 0.1 s = 61 ms.
-    assert!(took < Duration::from_millis(61 + 150), "takeover took {took:?}");
+    assert!(took < Duration::from_millis(61) + SLACK, "takeover took {took:?}");
     eprintln!("v3 graceful: lanai took over after {:?}", t0.elapsed());
     assert!(lab.log(l).contains("(VI_1) Backup received priority 0 advertisement"), "{}", lab.log(l));
     assert!(lab.log(l).contains("(VI_1) Entering MASTER STATE"));
@@ -97,12 +101,13 @@ fn v2_pass_keepalived_master_lanai_backup_kill() {
     let k = lab.keepalived(0, "ka", &conf(2, 21, "MASTER", 150, "1", PASS));
     assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
     let l = lab.lanai(1, "lanai", &conf(2, 21, "BACKUP", 100, "1", PASS));
-    assert!(wait_for(5 * S, || lab.show(l).is_some_and(|v| v[0]["stats"]["advert_rcvd"] == 2)).is_some());
+    let two = || lab.show(l).is_some_and(|v| v[0]["stats"]["advert_rcvd"].as_u64().unwrap_or(0) >= 2);
+    assert!(wait_for(5 * S, two).is_some());
     assert_eq!(lab.state(l), "BACKUP");
     let t0 = Instant::now();
     lab.kill(k);
     let took = wait_for(6 * S, || lab.has_vip(1)).expect("lanai never took over");
-    assert!(took < Duration::from_millis(3609 + 150), "takeover took {took:?}");
+    assert!(took < Duration::from_millis(3609) + SLACK, "takeover took {took:?}");
     eprintln!("v2 kill: lanai took over after {:?}", t0.elapsed());
     let log = lab.log(l);
     assert!(log.contains("(VI_1) Receive advertisement timeout"), "{log}");
@@ -140,7 +145,7 @@ fn v2_pass_lanai_master_keepalived_backup_graceful_and_notify() {
     })
     .expect("keepalived never took over");
     // keepalived's skew for priority 100 at v2: 156/256 s = 609 ms.
-    assert!(took < Duration::from_millis(609 + 150), "takeover took {took:?}");
+    assert!(took < Duration::from_millis(609) + SLACK, "takeover took {took:?}");
     eprintln!("v2 graceful: keepalived took over after {:?}", t0.elapsed());
     assert!(lab.wait_exit(l, 5 * S));
     assert!(!lab.has_vip(0), "lanai left its VIP behind");
@@ -167,8 +172,10 @@ fn v2_auth_mismatch_rejected_and_logged() {
         "{}",
         lab.log(l)
     );
+    // The line is logged just before the counter moves.
+    let counted = || lab.show(l).is_some_and(|st| st[0]["stats"]["auth_failure"].as_u64().unwrap_or(0) >= 1);
+    assert!(wait_for(2 * S, counted).is_some(), "{:?}", lab.show(l));
     let st = lab.show(l).expect("control");
-    assert!(st[0]["stats"]["auth_failure"].as_u64().unwrap_or(0) >= 1);
     assert_eq!(st[0]["stats"]["advert_rcvd"], 0);
     // Ignoring the master means Lanai takes over as keepalived would.
     assert!(wait_for(5 * S, || lab.state(l) == "MASTER").is_some());
@@ -194,7 +201,7 @@ fn v3_unicast_lanai_master_keepalived_backup() {
     assert!(lab.show(l).is_some_and(|v| v[0]["stats"]["advert_rcvd"] == 0 || v[0]["state"] == "MASTER"));
     lab.kill(l);
     let took = wait_for(3 * S, || lab.has_vip(1)).expect("keepalived never took over");
-    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+    assert!(took < Duration::from_millis(361) + SLACK, "takeover took {took:?}");
 }
 
 /// Unicast, keepalived master, Lanai backup: Lanai accepts keepalived's unicast
@@ -384,7 +391,7 @@ fn v3_backup_adopts_master_interval() {
     std::thread::sleep(S / 2);
     lab.kill(k);
     let took = wait_for(5 * S, || lab.has_vip(1)).expect("lanai never took over");
-    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+    assert!(took < Duration::from_millis(361) + SLACK, "takeover took {took:?}");
     assert!(lab.log(l).contains("changing advert interval from 100ms to locally configured 1000ms"));
 }
 
@@ -440,9 +447,8 @@ fn v3_track_interface_weight_and_sighup() {
     let _k = lab.keepalived(1, "ka", &conf(3, 37, "BACKUP", 100, "0.1", ""));
     std::thread::sleep(S / 2);
     lab.hup(l);
-    std::thread::sleep(S / 5);
+    assert!(wait_for(2 * S, || lab.log(l).contains("Reloading")).is_some(), "{}", lab.log(l));
     assert_eq!(lab.state(l), "MASTER", "{}", lab.log(l));
-    assert!(lab.log(l).contains("Reloading"));
     lab.exec(0, &["ip", "link", "set", "dummy0", "down"]);
     assert!(wait_for(3 * S, || lab.has_vip(1) && !lab.has_vip(0)).is_some(), "{}", lab.log(l));
     assert_eq!(lab.show(l).expect("control")[0]["effective_priority"], 50);
@@ -456,6 +462,7 @@ fn v3_track_interface_weight_and_sighup() {
 fn garp_repeat_and_delay() {
     let mut lab = Lab::new("garp", 2);
     let pcap = lab.path("arp.pcap");
+    // Stopped by SIGINT once both batches are due; the duration only bounds it.
     let mut cap = std::process::Command::new("ip")
         .args([
             "netns",
@@ -466,7 +473,7 @@ fn garp_repeat_and_delay() {
             "-i",
             "eth0",
             "-a",
-            "duration:4",
+            "duration:30",
             "-f",
             "arp",
             "-w",
@@ -476,9 +483,18 @@ fn garp_repeat_and_delay() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("tshark");
-    std::thread::sleep(S * 3 / 2);
+    // dumpcap writes the file's header once the interface is open.
+    let capturing = || std::fs::metadata(&pcap).is_ok_and(|m| m.len() > 0);
+    assert!(wait_for(15 * S, capturing).is_some(), "tshark never started capturing");
+    std::thread::sleep(S / 5);
     let extra = "  garp_master_repeat 3\n  garp_master_delay 1\n";
     let l = lab.lanai(0, "lanai", &conf(3, 38, "MASTER", 150, "0.1", extra));
+    assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(l));
+    // The second batch is due 1 s after the first; leave room for a third that must not come.
+    std::thread::sleep(S * 5 / 2);
+    // `ip netns exec` execs tshark: the child's pid is tshark's.
+    let _ =
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(cap.id() as i32), nix::sys::signal::Signal::SIGINT);
     let _ = cap.wait();
     let out = std::process::Command::new("tshark")
         .arg("-r")
@@ -504,7 +520,7 @@ fn garp_repeat_and_delay() {
     assert_eq!(times.len(), 6, "{text}\n{}", lab.log(l));
     assert!(times[2] - times[0] < 0.05, "{times:?}");
     let d = times[3] - times[0];
-    assert!((0.95..1.2).contains(&d), "second batch after {d} s");
+    assert!((0.95..1.5).contains(&d), "second batch after {d} s");
 }
 
 /// v2 without authentication (the zeroed 8 auth bytes must still be sent):
@@ -564,7 +580,7 @@ fn v3_ipv6_both_roles() {
     assert!(!klog.contains("checksum") && !klog.contains("too short"), "{klog}");
     lab.kill(l);
     let took = wait_for(3 * S, || lab.has_addr(1, VIP6)).expect("keepalived never took over");
-    assert!(took < Duration::from_millis(361 + 150), "takeover took {took:?}");
+    assert!(took < Duration::from_millis(361) + SLACK, "takeover took {took:?}");
     // Clean the dead master's address as a reboot would, then come back as backup.
     lab.exec(0, &["ip", "addr", "del", "fd00::100/64", "dev", "eth0"]);
     let l2 = lab.lanai(0, "lanai2", &conf6(41, "BACKUP", 50, "0.1", ""));
@@ -655,7 +671,8 @@ fn v3_preempt_delay_postpones_preemption() {
     assert!(wait_for(5 * S, || lab.has_vip(0)).is_some(), "{}", lab.log(k));
     let t0 = Instant::now();
     let l = lab.lanai(1, "lanai", &conf(3, 43, "BACKUP", 200, "0.1", "  preempt_delay 1\n"));
-    std::thread::sleep(S * 8 / 10);
+    assert!(wait_for(S, || lab.state(l) == "BACKUP").is_some(), "{}", lab.log(l));
+    std::thread::sleep((S * 8 / 10).saturating_sub(t0.elapsed()));
     assert_eq!(lab.state(l), "BACKUP", "{}", lab.log(l));
     assert!(lab.has_vip(0));
     assert!(wait_for(3 * S, || lab.state(l) == "MASTER").is_some(), "{}", lab.log(l));

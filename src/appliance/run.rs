@@ -54,11 +54,13 @@ async fn run_async(data_dir: &Path, listen: SocketAddr, options: Options) -> Res
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
     let (app, initial_password) = Appliance::open_with(data_dir, exe, options).await?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("Lanai console: https://{}:{}/", url_host(local), local.port());
+    // One write: whoever waits for the console line finds the password with it.
+    let mut banner = format!("Lanai console: https://{}:{}/\n", url_host(local), local.port());
     if let Some(password) = initial_password {
-        println!("admin password: {password}");
-        println!("(also in {})", data_dir.join("initial-admin-password").display());
+        banner += &format!("admin password: {password}\n");
+        banner += &format!("(also in {})\n", data_dir.join("initial-admin-password").display());
     }
+    print!("{banner}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -147,7 +147,7 @@ async function login(page, base) {
   assert.match(page.url(), /\/login/, "the console must ask for a login first");
   await page.fill("input[name=username]", "admin");
   await page.fill("input[name=password]", PASSWORD);
-  await Promise.all([page.waitForLoadState("networkidle"), page.click("button[type=submit]")]);
+  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
   assert.doesNotMatch(page.url(), /\/login/, "login failed");
 }
 
@@ -216,7 +216,7 @@ test("the console: login, editor errors at their line, apply, save, restart, LB 
 
   // Save; a second change stays unsaved.
   await page.goto(base + "/setup");
-  await Promise.all([page.waitForLoadState("networkidle"), page.click("form[action='/setup/save'] button")]);
+  await Promise.all([page.waitForNavigation(), page.click("form[action='/setup/save'] button")]);
   assert.equal(await page.$("#unsaved"), null, "saved: no banner");
   await page.screenshot({ path: join(SHOTS, "setup.png") });
   await applyFromEditor(page, base, config(frontPort, [two]));
@@ -238,7 +238,7 @@ test("the console: login, editor errors at their line, apply, save, restart, LB 
   await page.waitForSelector("tr[data-name='two']");
   await page.screenshot({ path: join(SHOTS, "admin.png") });
   await Promise.all([
-    page.waitForLoadState("networkidle"),
+    page.waitForNavigation(),
     page.click("tr[data-proxy='app'][data-name='two'] form:has(input[value='disable']) button"),
   ]);
   await page.waitForSelector("tr[data-name='two'] .state");
@@ -297,8 +297,8 @@ test("pages other than the login page require a login", async (t) => {
   await page.goto(`https://127.0.0.1:${consolePort}/login`);
   await page.fill("input[name=username]", "admin");
   await page.fill("input[name=password]", "wrong");
-  await page.click("button[type=submit]");
-  await page.waitForLoadState("networkidle");
+  // Waiting for the form's own navigation: the login page is already idle.
+  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
   assert.match(page.url(), /\/login/);
   assert.match(await page.textContent("body"), /invalid|wrong|incorrect/i);
 });
