@@ -47,6 +47,8 @@ const TIMEOUTS: &str = "defaults\n  timeout connect 5s\n  timeout client 30s\n  
 /// Small configurations, each probing one rule: (name, body after a
 /// `defaults` section with timeouts).
 const CRAFTED: &[(&str, &str)] = &[
+    ("open_file_limits", "global\n  maxconn 1000\n  ulimit-n 5000\n  no strict-limits\n  strict-limits\n"),
+    ("strict_limits_takes_no_argument", "global\n  strict-limits yes\n"),
     ("minimal_http", "frontend f\n  mode http\n  bind 127.0.0.1:18080\n  default_backend b\nbackend b\n  mode http\n  server s 127.0.0.1:18001\n"),
     ("unknown_keyword", "frontend f\n  bind 127.0.0.1:18080\n  frobnicate 1\n"),
     ("server_in_frontend", "frontend f\n  bind 127.0.0.1:18080\n  server s 127.0.0.1:18001\n"),

@@ -160,3 +160,70 @@ async fn silent_connection_closes_on_graceful_stop() {
     assert!(closed.is_some(), "the silent connection survived the stop (timeout client is 10s)");
     assert!(l.wait_exit(Duration::from_secs(5)).is_some(), "lanai did not exit");
 }
+
+/// Starts `lanai proxy` with its open-file limit set to `soft`/`hard` first,
+/// as `user` (None: this user) so that a hard limit below the need cannot be
+/// raised whatever the test runs as.
+fn spawn_with_fd_limit(cfg: &ConfigFile, soft: u64, hard: u64, user: Option<u32>) -> Proc {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // Readable by `user`.
+    std::fs::set_permissions(cfg.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&cfg.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    spawn_lanai_with(&cfg.path, |cmd| {
+        if let Some(uid) = user {
+            cmd.uid(uid).gid(uid);
+        }
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, soft, hard)
+                    .map_err(std::io::Error::from)
+            });
+        }
+    })
+}
+
+/// "Max open files" of a process: (soft, hard).
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let n: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    (n[0], n[1])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_file_limit_follows_maxconn() {
+    let be = Backend::named("ok").await;
+    let port = free_port();
+    let server = format!("server s 127.0.0.1:{}", be.port);
+    let global = "global\n    maxconn 1000\n";
+
+    // Below the need but within the hard limit: raised, as HAProxy does
+    // (2 per connection, 1 listener, 64 in reserve).
+    let cfg = write_config(&(global.to_string() + &config(port, &server, "")));
+    let lanai = spawn_with_fd_limit(&cfg, 256, 4096, None);
+    assert!(lanai.wait_log("lanai proxy started with", Duration::from_secs(10)), "{}", lanai.log_text());
+    assert_eq!(open_file_limits(lanai.child.id()), (2065, 4096), "{}", lanai.log_text());
+    assert_eq!(get(port, "/").await.text(), "ok");
+    drop(lanai);
+
+    // A hard limit below it (as an unprivileged user, who cannot raise it):
+    // refused at start with the line that asked, as HAProxy's strict-limits.
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
+    let mut lanai = spawn_with_fd_limit(&cfg, 256, 256, Some(nobody));
+    assert_eq!(lanai.wait_exit(Duration::from_secs(10)), Some(1), "{}", lanai.log_text());
+    let log = lanai.log_text();
+    assert!(
+        log.contains("haproxy.cfg:2: maxconn 1000 needs 2065 open files, but the open-file limit cannot be raised above 256"),
+        "{log}"
+    );
+
+    // `no strict-limits`: started with a warning, at the hard limit.
+    let relaxed = write_config(&(format!("{global}    no strict-limits\n") + &config(port, &server, "")));
+    let lanai = spawn_with_fd_limit(&relaxed, 128, 256, Some(nobody));
+    assert!(lanai.wait_log("lanai proxy started with", Duration::from_secs(10)), "{}", lanai.log_text());
+    assert!(lanai.log_text().contains("the open-file limit stays at 256"), "{}", lanai.log_text());
+    assert_eq!(open_file_limits(lanai.child.id()), (256, 256));
+    assert_eq!(get(port, "/").await.text(), "ok");
+}

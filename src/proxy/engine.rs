@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::fd_limit;
 use super::health::{self, CheckTarget, HealthTasks, LogSink};
 use super::http::body::ProxyBody;
 use super::http::samples::ConnInfo;
@@ -284,6 +285,12 @@ impl Engine {
         }
         let registry = Arc::new(StateRegistry::new());
         let tables = tables::build(Arc::new(config), &registry, &ConfigTls)?;
+        let file = path.display().to_string();
+        if let Some(w) =
+            fd_limit::raise(&tables.config.global, tables.binds.len(), &file).map_err(|e| vec![e])?
+        {
+            tracing::warn!("{w}");
+        }
         let current_config = Arc::clone(&tables.config);
         let (stop_tx, stopping) = watch::channel(false);
         let maxconn = tables.config.global.maxconn as usize;
@@ -369,10 +376,14 @@ impl Engine {
         let (config, warnings) =
             load(&self.path).map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let new = Arc::new(tables::build(Arc::new(config), &self.shared.registry, &ConfigTls)?);
+        let mut warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        let file = self.path.display().to_string();
+        // Raising the soft limit up to the hard one needs no privilege, so a
+        // larger maxconn takes effect on reload too.
+        warnings.extend(fd_limit::raise(&new.config.global, new.binds.len(), &file).map_err(|e| vec![e])?);
         // Bind before swapping so that a failed bind leaves everything as it was;
         // the sockets bound here are the ones that go live.
         let fresh = self.bind_new(&new)?;
-        let mut warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         warnings.extend(restart_only_changes(&self.shared.tables.load().config.global, &new.config.global));
         self.shared.resize_conn_slots(new.config.global.maxconn as usize);
         self.shared.tables.store(Arc::clone(&new));

@@ -4,6 +4,7 @@ pub mod acl;
 pub mod balance;
 pub mod clienthello;
 pub mod engine;
+pub mod fd_limit;
 pub mod health;
 pub mod http;
 pub mod jail;

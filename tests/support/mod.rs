@@ -118,17 +118,18 @@ pub fn start_lanai(cfg: &Path, port: u16) -> Proc {
 
 /// Starts `lanai proxy -f PATH`, its output in `PATH.lanai.log`, without waiting.
 pub fn spawn_lanai(cfg: &Path) -> Proc {
+    spawn_lanai_with(cfg, |_| {})
+}
+
+/// The same, with `setup` applied to the command first (limits, user).
+pub fn spawn_lanai_with(cfg: &Path, setup: impl FnOnce(&mut Command)) -> Proc {
     let log = cfg.with_extension("lanai.log");
     let out = std::fs::File::create(&log).expect("log file");
     let out2 = out.try_clone().expect("log file");
-    let child = Command::new(lanai_bin())
-        .args(["proxy", "-f"])
-        .arg(cfg)
-        .env("LANAI_LOG", "info")
-        .stdout(out2)
-        .stderr(out)
-        .spawn()
-        .expect("spawn lanai");
+    let mut cmd = Command::new(lanai_bin());
+    cmd.args(["proxy", "-f"]).arg(cfg).env("LANAI_LOG", "info").stdout(out2).stderr(out);
+    setup(&mut cmd);
+    let child = cmd.spawn().expect("spawn lanai");
     Proc { child, name: "lanai", log, _dir: None }
 }
 

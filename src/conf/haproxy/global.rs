@@ -14,7 +14,7 @@ fn ignored_global(keyword: &str) -> Option<String> {
         "master-worker" => "the appliance supervisor is the master process",
         "nbproc" => "Lanai runs one process (use 'nbthread')",
         "cpu-map" => "threads are not pinned to CPUs",
-        "ulimit-n" | "maxsslconn" | "maxconnrate" | "maxsessrate" | "maxpipes" => "no such limit in Lanai",
+        "maxsslconn" | "maxconnrate" | "maxsessrate" | "maxpipes" => "no such limit in Lanai",
         "ssl-dh-param-file" => "rustls has no DHE cipher suites",
         "spread-checks"
         | "quiet"
@@ -56,7 +56,16 @@ pub(super) fn global_keyword(
     };
     let global = &mut state.global;
     match keyword {
-        "maxconn" => global.maxconn = parse_number(keyword, one()?)?,
+        "maxconn" => {
+            global.maxconn = parse_number(keyword, one()?)?;
+            global.maxconn_line = line;
+        }
+        "ulimit-n" => {
+            global.ulimit_n = Some(parse_number(keyword, one()?)?);
+            global.ulimit_n_line = line;
+        }
+        "strict-limits" if args.is_empty() => global.strict_limits = true,
+        "no" if args.len() == 1 && args[0] == "strict-limits" => global.strict_limits = false,
         "nbthread" => {
             let n: usize = parse_number(keyword, one()?)?;
             if n == 0 {

@@ -35,6 +35,14 @@ impl Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Global {
     pub maxconn: u32,
+    /// Line of `maxconn` (0: the default).
+    pub maxconn_line: usize,
+    /// `ulimit-n`: the open-file limit to set instead of the one `maxconn` implies.
+    pub ulimit_n: Option<u64>,
+    pub ulimit_n_line: usize,
+    /// `strict-limits` (the default, as in HAProxy 2.6): an open-file limit
+    /// that cannot be raised to what `maxconn`/`ulimit-n` ask is an error.
+    pub strict_limits: bool,
     pub nbthread: Option<usize>,
     pub user: Option<String>,
     pub group: Option<String>,
@@ -59,6 +67,10 @@ impl Default for Global {
     fn default() -> Self {
         Global {
             maxconn: 4096,
+            maxconn_line: 0,
+            ulimit_n: None,
+            ulimit_n_line: 0,
+            strict_limits: true,
             nbthread: None,
             user: None,
             group: None,

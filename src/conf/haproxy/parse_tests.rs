@@ -189,6 +189,22 @@ global
 }
 
 #[test]
+fn open_file_limits() {
+    let (config, warnings) = parse_ok("global\n  maxconn 100\n  ulimit-n 5000\n  no strict-limits\n");
+    let g = &config.global;
+    assert_eq!((g.maxconn_line, g.ulimit_n, g.ulimit_n_line, g.strict_limits), (2, Some(5000), 3, false));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (config, _) = parse_ok("global\n  no strict-limits\n  strict-limits\n");
+    assert!(config.global.strict_limits);
+    assert_eq!((Global::default().strict_limits, Global::default().maxconn_line), (true, 0));
+    assert_eq!(
+        errors("global\n  ulimit-n many\n"),
+        [(2, "'ulimit-n' expects an integer argument, got 'many'".to_string())]
+    );
+    assert_eq!(errors("global\n  no nbthread\n").len(), 1);
+}
+
+#[test]
 fn base_directories_resolve_relative_paths() {
     let text = format!(
         "global\n  crt-base /etc/ssl/private\n  ca-base /etc/ssl/certs\n{TIMEOUTS}frontend f\n  bind :443 ssl crt site.pem crt /abs.pem\nbackend b\n  server s 10.0.0.1:443 ssl ca-file ca.pem crt client.pem sni req.hdr(host)\n"
