@@ -13,6 +13,8 @@ use lanai::conf::haproxy::{Level, ServerCheck};
 use lanai::proxy::health::{spawn_checks_tracked, CheckTarget, LogSink};
 use lanai::proxy::state::ServerState;
 
+mod support;
+
 const HAPROXY: &str = "/usr/sbin/haproxy";
 
 struct Haproxy(Child);
@@ -24,9 +26,9 @@ impl Drop for Haproxy {
     }
 }
 
+/// A port nothing listens on, which no other test can take meanwhile.
 fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    support::free_port()
 }
 
 fn start(dir: &Path, log: SocketAddr, dead_port: u16, opt: &str) -> (Haproxy, PathBuf) {

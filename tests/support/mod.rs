@@ -19,9 +19,26 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-/// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
+/// Ports handed out by [`free_port`]: below the kernel's ephemeral range
+/// (32768 and up by default), where no `bind(0)` or outgoing connection of a
+/// test running alongside can take a port between its choice and its use.
+const TEST_PORTS: std::ops::Range<u16> = 20000..32000;
+
+/// A TCP port on 127.0.0.1 that nothing listens on, never the same twice in
+/// one process (tests of a file run in parallel).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    // Each process from its own place, should two test binaries run at once.
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = TEST_PORTS.start + ((start + n) % span) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {TEST_PORTS:?}")
 }
 
 pub fn wait_port(port: u16, within: Duration) -> bool {
