@@ -164,15 +164,15 @@ async fn silent_connection_closes_on_graceful_stop() {
 /// Starts `lanai proxy` with its open-file limit set to `soft`/`hard` first,
 /// as `user` (None: this user) so that a hard limit below the need cannot be
 /// raised whatever the test runs as.
-fn spawn_with_fd_limit(cfg: &ConfigFile, soft: u64, hard: u64, user: Option<u32>) -> Proc {
+fn spawn_with_fd_limit(cfg: &ConfigFile, soft: u64, hard: u64, user: Option<&nix::unistd::User>) -> Proc {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     // Readable by `user`.
     std::fs::set_permissions(cfg.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&cfg.path, std::fs::Permissions::from_mode(0o644)).unwrap();
     spawn_lanai_with(&cfg.path, |cmd| {
-        if let Some(uid) = user {
-            cmd.uid(uid).gid(uid);
+        if let Some(user) = user {
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
         }
         // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
@@ -210,8 +210,8 @@ async fn open_file_limit_follows_maxconn() {
 
     // A hard limit below it (as an unprivileged user, who cannot raise it):
     // refused at start with the line that asked, as HAProxy's strict-limits.
-    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
-    let mut lanai = spawn_with_fd_limit(&cfg, 256, 256, Some(nobody));
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let mut lanai = spawn_with_fd_limit(&cfg, 256, 256, Some(&nobody));
     assert_eq!(lanai.wait_exit(Duration::from_secs(10)), Some(1), "{}", lanai.log_text());
     let log = lanai.log_text();
     assert!(
@@ -221,7 +221,7 @@ async fn open_file_limit_follows_maxconn() {
 
     // `no strict-limits`: started with a warning, at the hard limit.
     let relaxed = write_config(&(format!("{global}    no strict-limits\n") + &config(port, &server, "")));
-    let lanai = spawn_with_fd_limit(&relaxed, 128, 256, Some(nobody));
+    let lanai = spawn_with_fd_limit(&relaxed, 128, 256, Some(&nobody));
     assert!(lanai.wait_log("lanai proxy started with", Duration::from_secs(10)), "{}", lanai.log_text());
     assert!(lanai.log_text().contains("the open-file limit stays at 256"), "{}", lanai.log_text());
     assert_eq!(open_file_limits(lanai.child.id()), (256, 256));

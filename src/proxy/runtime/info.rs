@@ -18,14 +18,7 @@ pub fn uptime_text(secs: u64) -> String {
 }
 
 fn open_files_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit only writes the struct we pass.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if rc == 0 {
-        lim.rlim_cur
-    } else {
-        0
-    }
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(0, |(soft, _)| soft)
 }
 
 /// `show info`: the fields HAProxy 2.6 prints that we can fill, in its order.
